@@ -1,0 +1,150 @@
+/**
+ * @internal The exact shape of what `rnnx.node` exports. native/src/addon/addon.cc registers
+ * exactly these names; keep the two in sync. Users never see these objects: lib/ wraps them.
+ *
+ * Every TypedArray passed in is used in place (no copy) and must not be modified or transferred
+ * until the call (or, for async calls, the promise) settles. Every output array is allocated by
+ * the caller with the exact length the shape implies; the native side checks every length and
+ * element type and throws a coded error (`err.code`, see lib/errors.ts) on mismatch.
+ */
+
+export type NativeDType = 'float32' | 'float64';
+export type NativeFloatArray = Float32Array | Float64Array;
+
+/** Activation ids, in the order of rnnx::Activation (native/include/rnnx/cell.h). */
+export const ACTIVATION_IDS = {
+  sigmoid: 0,
+  tanh: 1,
+  relu: 2,
+  hard_sigmoid: 3,
+  affine: 4,
+  leaky_relu: 5,
+  thresholded_relu: 6,
+  scaled_tanh: 7,
+  elu: 8,
+  softsign: 9,
+  softplus: 10,
+} as const;
+
+export interface NativeActivation {
+  kind: number; // one of ACTIVATION_IDS
+  alpha: number;
+  beta: number;
+}
+
+export interface NativeRnnConfig {
+  cell: 'rnn' | 'lstm' | 'gru';
+  inputSize: number;
+  hiddenSize: number;
+  projSize: number; // 0 = none
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+  bias: boolean;
+  linearBeforeReset: boolean; // GRU: true = PyTorch / ONNX lbr=1 / Keras reset_after
+  activations: [NativeActivation, NativeActivation, NativeActivation]; // f, g, h (ONNX order)
+  clip: number; // 0 = none
+  dtype: NativeDType;
+}
+
+export interface NativeParamSpec {
+  name: string; // PyTorch name, e.g. weight_ih_l0_reverse
+  shape: number[]; // [rows, cols] or [rows]
+  offset: number; // element offset in the flat weight buffer
+  size: number;
+}
+
+/** Arguments of one forward call. Shapes as in native/include/rnnx/rnn.h. */
+export interface NativeForwardArgs {
+  seqLen: number;
+  batch: number;
+  x: NativeFloatArray;
+  h0: NativeFloatArray | null;
+  c0: NativeFloatArray | null;
+  lengths: Int32Array | null;
+  y: NativeFloatArray; // output, written
+  hn: NativeFloatArray; // output, written
+  cn: NativeFloatArray | null; // output (LSTM), written
+  requiresGrad: boolean;
+}
+
+export interface NativeBackwardArgs {
+  gy: NativeFloatArray | null;
+  ghn: NativeFloatArray | null;
+  gcn: NativeFloatArray | null;
+  dx: NativeFloatArray; // written
+  dh0: NativeFloatArray | null; // written
+  dc0: NativeFloatArray | null; // written
+  dw: NativeFloatArray; // written, flat like the weights
+  accumulate: boolean; // add into dw instead of overwriting
+}
+
+/** A recorded forward pass (holds its native buffers until release() or GC). */
+export interface NativeTape {
+  /** Frees the native buffers (returning them to the model's pool). Idempotent. */
+  release(): void;
+  readonly released: boolean;
+}
+
+/** Step-by-step state kept natively. Unidirectional models only. */
+export interface NativeStream {
+  /** x [B, I] → y [B, R]; updates the state. Synchronous (one step is tiny work). */
+  step(x: NativeFloatArray, y: NativeFloatArray): void;
+  /** Copies the state out: h [L, B, R], c [L, B, H] (c null for non-LSTM). */
+  getState(h: NativeFloatArray, c: NativeFloatArray | null): void;
+  /** Replaces the state. */
+  setState(h: NativeFloatArray, c: NativeFloatArray | null): void;
+  /** Zeros the state. */
+  reset(): void;
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly batch: number;
+}
+
+export interface NativeRnn {
+  paramSpecs(): NativeParamSpec[];
+  readonly paramCount: number;
+  /** Copies the weights into `out` (length paramCount). */
+  getWeights(out: NativeFloatArray): void;
+  /** Replaces the weights (length paramCount). */
+  setWeights(w: NativeFloatArray): void;
+  /** Synchronous forward; returns a tape when requiresGrad. */
+  forward(args: NativeForwardArgs): NativeTape | undefined;
+  /** The same on a libuv worker; outputs are written before the promise resolves. */
+  forwardAsync(args: NativeForwardArgs): Promise<NativeTape | undefined>;
+  /** BPTT through `tape` (made by this model). */
+  backward(tape: NativeTape, args: NativeBackwardArgs): void;
+  createStream(batch: number): NativeStream;
+  /** Frees native memory; waits for nothing: in-flight async work keeps its own reference and the
+   * memory is freed when it settles. Idempotent. */
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly busy: boolean;
+  readonly nativeBytes: number;
+}
+
+export interface NativeCpuInfo {
+  selected: string; // e.g. 'scalar'
+  supported: string[];
+  compiled: string[];
+}
+
+export interface NativeCudaInfo {
+  compiled: boolean;
+  available: boolean;
+  devices: { name: string; memory: number; computeCapability: string }[];
+  reason: string;
+}
+
+export interface NativeBinding {
+  readonly version: string;
+  cpuInfo(): NativeCpuInfo;
+  /** Lowers the ISA ('scalar' | 'avx2' | 'avx512' | 'neon'); raising past support throws. */
+  setCpuIsa(isa: string): void;
+  cudaProbe(): NativeCudaInfo;
+  setThreads(n: number): void;
+  getThreads(): number;
+  RnnModule: new (config: NativeRnnConfig, weights: NativeFloatArray) => NativeRnn;
+  /** Live native objects (modules + tapes + streams); for leak tests. */
+  liveObjects(): number;
+}

@@ -1,0 +1,546 @@
+// rnn.cc — the sequence loop of a stack of recurrent layers, forward and BPTT, over the CPU
+// KernelTable. Device-independent algorithm; the per-element math lives in the kernels.
+//
+// Forward, per layer l and direction d (time-major buffers, row = t * B + b):
+//   1. XW[T*B, GH] = X_l * W_ih^T + b_ih (+ b_hh for LSTM/RNN, where both biases add to the same
+//      pre-activation; GRU keeps b_hh with the recurrent term because r multiplies it).
+//   2. For step s < max(lengths): HH[B, GH] = h * W_hh^T (+ b_hh for GRU), then each sequence b
+//      still running (s < lengths[b]) updates its state at its own time t = s (forward) or
+//      t = lengths[b] - 1 - s (reverse: it starts at the sequence's own end). Finished sequences
+//      keep their state, so the final state is taken at each sequence's own end; padded outputs
+//      stay zero.
+// Backward mirrors it: the gradient of the state runs backwards through the steps; gate
+// gradients are collected per (t, b) and the weight gradients are GEMMs over all time steps.
+#include "rnnx/rnn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "../cpu/dispatch.h"
+
+namespace rnnx {
+
+template <typename T>
+struct Rnn<T>::Workspace {
+  // forward (inference) buffers
+  Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh;
+  // backward buffers
+  Buffer<T> g[2], dpre, dhh, rhall, dh, dc, dstep, dhhstep, dhout, dhnew, dhprev, drh, hfull;
+
+  int64_t bytes() const {
+    int64_t n = 0;
+    for (const Buffer<T>* b : {&x0, &ybuf[0], &ybuf[1], &xw, &hh, &pre, &h, &c, &hout, &hproj, &rh, &g[0], &g[1],
+                               &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
+                               &hfull})
+      n += static_cast<int64_t>(b->capacity() * sizeof(T));
+    return n;
+  }
+};
+
+namespace {
+
+template <typename T>
+cpu::CellParams<T> cell_params(const RnnConfig& c) {
+  return cpu::CellParams<T>{c.f.kind,         c.g.kind,         c.h.kind,         T(c.f.alpha), T(c.f.beta),
+                            T(c.g.alpha),     T(c.g.beta),      T(c.h.alpha),     T(c.h.beta),  T(c.clip)};
+}
+
+template <typename T>
+void zero(Buffer<T>& b, int64_t n) {
+  ensure_size(b, n);
+  std::fill(b.begin(), b.begin() + n, T(0));
+}
+
+// [A, B, F] -> [B, A, F]
+template <typename T>
+void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t b = 0; b < B; ++b) std::memcpy(dst + (b * A + a) * F, src + (a * B + b) * F, sizeof(T) * F);
+}
+
+// Wraps a computation so that allocation failures surface as rnnx::Error.
+template <typename F>
+void guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::bad_alloc&) {
+    throw Error(Code::kOutOfMemory, std::string(what) + ": out of memory");
+  } catch (const std::length_error&) {
+    throw Error(Code::kOutOfMemory, std::string(what) + ": buffer size too large");
+  }
+}
+
+}  // namespace
+
+template <typename T>
+Rnn<T>::Rnn(const RnnConfig& cfg, const T* weights, int64_t count) : cfg_(cfg) {
+  params_ = param_specs(cfg_);  // validates
+  const int64_t total = params_.empty() ? 0 : params_.back().offset + params_.back().size;
+  if (count != total)
+    throw Error(Code::kShapeMismatch, "weights: expected " + std::to_string(total) + " values for this config but received " +
+                                          std::to_string(count));
+  if (weights == nullptr && total > 0) throw Error(Code::kInvalidArgument, "weights: null pointer");
+  guarded("Rnn", [&] {
+    offsets_.assign(static_cast<size_t>(cfg_.num_layers * cfg_.dirs() * 5), -1);
+    for (const ParamSpec& p : params_)
+      offsets_[(static_cast<size_t>(p.layer) * cfg_.dirs() + p.dir) * 5 + static_cast<int>(p.kind)] = p.offset;
+    w_.assign(weights, weights + total);
+    ws_ = std::make_unique<Workspace>();
+  });
+}
+
+template <typename T>
+Rnn<T>::~Rnn() = default;
+
+template <typename T>
+void Rnn<T>::set_weights(const T* weights, int64_t count) {
+  if (count != param_count())
+    throw Error(Code::kShapeMismatch, "weights: expected " + std::to_string(param_count()) + " values but received " +
+                                          std::to_string(count));
+  std::copy(weights, weights + count, w_.begin());
+  ++version_;
+}
+
+template <typename T>
+int64_t Rnn<T>::native_bytes() const {
+  return static_cast<int64_t>(w_.capacity() * sizeof(T)) + (ws_ ? ws_->bytes() : 0);
+}
+
+template <typename T>
+void Rnn<T>::check_call(int64_t seq_len, int64_t batch, const int32_t* lengths) const {
+  if (seq_len < 1 || seq_len > (int64_t(1) << 31) - 1)
+    throw Error(Code::kShapeMismatch, "x: expected a sequence length of at least 1 but received " + std::to_string(seq_len));
+  if (batch < 1 || batch > (int64_t(1) << 31) - 1)
+    throw Error(Code::kShapeMismatch, "x: expected a batch size of at least 1 but received " + std::to_string(batch));
+  const int64_t G = cfg_.gates();
+  const int64_t widest = std::max({cfg_.input_size, cfg_.output_size(), G * cfg_.hidden_size + cfg_.hidden_size});
+  checked_mul({seq_len, batch, widest}, "forward: activations");
+  if (lengths) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t L = lengths[b];
+      if (L < 1 || L > seq_len)
+        throw Error(Code::kInvalidArgument, "lengths[" + std::to_string(b) + "]: expected an integer in 1.." +
+                                                std::to_string(seq_len) + " but received " + std::to_string(L));
+    }
+  }
+}
+
+template <typename T>
+void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
+  check_call(a.seq_len, a.batch, a.lengths);
+  if (!a.x || !a.y) throw Error(Code::kInvalidArgument, "forward: x and y are required");
+  guarded("forward", [&] {
+    const cpu::KernelTable<T>& K = cpu::kernels<T>();
+    const cpu::CellParams<T> cp = cell_params<T>(cfg_);
+    Workspace& ws = *ws_;
+    const int64_t TT = a.seq_len, B = a.batch, L = cfg_.num_layers, D = cfg_.dirs();
+    const int64_t H = cfg_.hidden_size, R = cfg_.state_size(), P = cfg_.proj_size, G = cfg_.gates();
+    const int64_t GH = G * H, S = cfg_.cell == CellType::kGru ? 4 * H : GH, OUT = cfg_.output_size();
+    const int64_t I = cfg_.input_size;
+    const CellType cell = cfg_.cell;
+    const bool lbr = cfg_.linear_before_reset;
+
+    std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
+    if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
+    const int64_t max_len = *std::max_element(lens.begin(), lens.end());
+
+    if (tape) {
+      tape->valid = false;
+      tape->seq_len = TT;
+      tape->batch = B;
+      tape->max_len = max_len;
+      tape->lengths = lens;
+      tape->layer_out.resize(static_cast<size_t>(L));
+      tape->dirs.resize(static_cast<size_t>(L * D));
+    }
+
+    // Layer-0 input, time-major. A tape keeps its own copy with padded steps zeroed, so the weight
+    // gradient GEMMs over all T*B rows never touch the caller's padding (which may hold anything).
+    const T* xin = a.x;
+    if (cfg_.batch_first || tape) {
+      Buffer<T>& x0 = tape ? tape->x0 : ws.x0;
+      ensure_size(x0, TT * B * I);
+      if (cfg_.batch_first)
+        transpose01(a.x, x0.data(), B, TT, I);
+      else
+        std::memcpy(x0.data(), a.x, sizeof(T) * TT * B * I);
+      if (tape)
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = lens[b]; t < TT; ++t) std::fill_n(x0.data() + (t * B + b) * I, I, T(0));
+      xin = x0.data();
+    }
+
+    ensure_size(ws.hh, B * GH);
+    ensure_size(ws.pre, B * S);
+    ensure_size(ws.h, B * R);
+    ensure_size(ws.c, B * H);
+    ensure_size(ws.hout, B * H);
+    ensure_size(ws.hproj, B * std::max<int64_t>(P, 1));
+    ensure_size(ws.rh, B * H);
+    ensure_size(ws.xw, TT * B * GH);
+
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t in = cfg_.layer_input_size(l);
+      Buffer<T>& yl = tape ? tape->layer_out[l] : ws.ybuf[l % 2];
+      zero(yl, TT * B * OUT);
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t idx = l * D + d;
+        const T* Wih = param(l, d, ParamKind::kWeightIh);
+        const T* Whh = param(l, d, ParamKind::kWeightHh);
+        const T* bih = param(l, d, ParamKind::kBiasIh);
+        const T* bhh = param(l, d, ParamKind::kBiasHh);
+        const T* Whr = param(l, d, ParamKind::kWeightHr);
+        T* xw = ws.xw.data();
+        T* hh = ws.hh.data();
+        T* h = ws.h.data();
+        T* c = ws.c.data();
+
+        // 1. input projection for all steps at once
+        K.gemm_nt(TT * B, GH, in, xin, in, Wih, in, xw, GH, false);
+        if (bih || bhh) {
+          for (int64_t row = 0; row < TT * B; ++row) {
+            T* r = xw + row * GH;
+            if (bih)
+              for (int64_t k = 0; k < GH; ++k) r[k] += bih[k];
+            if (bhh && cell != CellType::kGru)
+              for (int64_t k = 0; k < GH; ++k) r[k] += bhh[k];
+          }
+        }
+
+        // initial state
+        if (a.h0)
+          std::memcpy(h, a.h0 + idx * B * R, sizeof(T) * B * R);
+        else
+          std::fill_n(h, B * R, T(0));
+        if (cell == CellType::kLstm) {
+          if (a.c0)
+            std::memcpy(c, a.c0 + idx * B * H, sizeof(T) * B * H);
+          else
+            std::fill_n(c, B * H, T(0));
+        }
+
+        typename Tape<T>::Dir* td = tape ? &tape->dirs[idx] : nullptr;
+        if (td) {
+          zero(td->pre, TT * B * S);
+          zero(td->hprev, TT * B * R);
+          if (cell == CellType::kLstm) {
+            zero(td->cprev, TT * B * H);
+            zero(td->c, TT * B * H);
+          }
+        }
+
+        auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
+
+        for (int64_t s = 0; s < max_len; ++s) {
+          // 2a. recurrent term for every row (finished rows are computed and ignored)
+          if (cell == CellType::kGru && !lbr) {
+            K.gemm_nt(B, 2 * H, H, h, H, Whh, H, hh, GH, false);
+          } else {
+            K.gemm_nt(B, GH, R, h, R, Whh, R, hh, GH, false);
+          }
+          if (cell == CellType::kGru && bhh) {
+            const int64_t nb = lbr ? GH : 2 * H;
+            for (int64_t b = 0; b < B; ++b)
+              for (int64_t k = 0; k < nb; ++k) hh[b * GH + k] += bhh[k];
+          }
+          // 2b. per running sequence
+          if (td) {
+            for (int64_t b = 0; b < B; ++b) {
+              if (s >= lens[b]) continue;
+              const int64_t row = t_of(s, b) * B + b;
+              std::memcpy(td->hprev.data() + row * R, h + b * R, sizeof(T) * R);
+              if (cell == CellType::kLstm) std::memcpy(td->cprev.data() + row * H, c + b * H, sizeof(T) * H);
+            }
+          }
+          switch (cell) {
+            case CellType::kLstm: {
+              T* hout = P > 0 ? ws.hout.data() : h;
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                T* pre = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
+                const T* xr = xw + row * GH;
+                const T* hr = hh + b * GH;
+                for (int64_t k = 0; k < GH; ++k) pre[k] = xr[k] + hr[k];
+                K.lstm_fwd(cp, H, pre, c + b * H, c + b * H, hout + b * H);
+                if (td) std::memcpy(td->c.data() + row * H, c + b * H, sizeof(T) * H);
+              }
+              if (P > 0) {
+                K.gemm_nt(B, P, H, hout, H, Whr, H, ws.hproj.data(), P, false);
+                for (int64_t b = 0; b < B; ++b)
+                  if (s < lens[b]) std::memcpy(h + b * P, ws.hproj.data() + b * P, sizeof(T) * P);
+              }
+              break;
+            }
+            case CellType::kGru: {
+              if (!lbr) {
+                T* rh = ws.rh.data();
+                for (int64_t b = 0; b < B; ++b) {
+                  if (s >= lens[b]) {
+                    std::fill_n(rh + b * H, H, T(0));
+                    continue;
+                  }
+                  const int64_t row = t_of(s, b) * B + b;
+                  K.gru_reset(cp, H, xw + row * GH, hh + b * GH, h + b * H, rh + b * H);
+                }
+                K.gemm_nt(B, H, H, rh, H, Whh + 2 * H * H, H, hh + 2 * H, GH, false);
+                if (bhh)
+                  for (int64_t b = 0; b < B; ++b)
+                    for (int64_t k = 0; k < H; ++k) hh[b * GH + 2 * H + k] += bhh[2 * H + k];
+              }
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                T* store = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
+                K.gru_fwd(cp, H, lbr, xw + row * GH, hh + b * GH, h + b * H, h + b * H, store);
+              }
+              break;
+            }
+            case CellType::kRnn: {
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                T* pre = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
+                const T* xr = xw + row * GH;
+                const T* hr = hh + b * GH;
+                for (int64_t k = 0; k < GH; ++k) pre[k] = xr[k] + hr[k];
+                K.rnn_fwd(cp, H, pre, h + b * H);
+              }
+              break;
+            }
+          }
+          // 2c. outputs of running sequences
+          for (int64_t b = 0; b < B; ++b) {
+            if (s >= lens[b]) continue;
+            const int64_t row = t_of(s, b) * B + b;
+            std::memcpy(yl.data() + row * OUT + d * R, h + b * R, sizeof(T) * R);
+          }
+        }
+        if (a.hn) std::memcpy(a.hn + idx * B * R, h, sizeof(T) * B * R);
+        if (a.cn && cell == CellType::kLstm) std::memcpy(a.cn + idx * B * H, c, sizeof(T) * B * H);
+      }
+      xin = yl.data();
+    }
+    // top layer output, in the caller's layout
+    if (cfg_.batch_first)
+      transpose01(xin, a.y, TT, B, OUT);
+    else
+      std::memcpy(a.y, xin, sizeof(T) * TT * B * OUT);
+    if (tape) {
+      tape->weights_version = version_;
+      tape->valid = true;
+    }
+  });
+}
+
+template <typename T>
+void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
+  if (!tape.valid) throw Error(Code::kInvalidArgument, "tape: it holds no recorded forward pass");
+  if (tape.weights_version != version_)
+    throw Error(Code::kInvalidArgument,
+                "tape: the weights changed after this forward pass; run forward again before backward");
+  if (static_cast<int64_t>(tape.dirs.size()) != cfg_.num_layers * cfg_.dirs())
+    throw Error(Code::kInvalidArgument, "tape: recorded by a different module");
+  if (!a.dx || !a.dw) throw Error(Code::kInvalidArgument, "backward: dx and dw are required");
+  guarded("backward", [&] {
+    const cpu::KernelTable<T>& K = cpu::kernels<T>();
+    const cpu::CellParams<T> cp = cell_params<T>(cfg_);
+    Workspace& ws = *ws_;
+    const int64_t TT = tape.seq_len, B = tape.batch, L = cfg_.num_layers, D = cfg_.dirs();
+    const int64_t H = cfg_.hidden_size, R = cfg_.state_size(), P = cfg_.proj_size, G = cfg_.gates();
+    const int64_t GH = G * H, S = cfg_.cell == CellType::kGru ? 4 * H : GH, OUT = cfg_.output_size();
+    const int64_t I = cfg_.input_size, TB = TT * B;
+    const CellType cell = cfg_.cell;
+    const bool lbr = cfg_.linear_before_reset;
+    const std::vector<int32_t>& lens = tape.lengths;
+    const int64_t max_len = tape.max_len;
+
+    if (!a.accumulate_dw) std::fill_n(a.dw, param_count(), T(0));
+
+    // gradient w.r.t. the top layer's output, time-major
+    const int64_t widest = std::max(I, OUT);
+    ensure_size(ws.g[0], TB * widest);
+    ensure_size(ws.g[1], TB * widest);
+    T* gout = ws.g[0].data();
+    if (a.gy) {
+      if (cfg_.batch_first)
+        transpose01(a.gy, gout, B, TT, OUT);
+      else
+        std::memcpy(gout, a.gy, sizeof(T) * TB * OUT);
+    } else {
+      std::fill_n(gout, TB * OUT, T(0));
+    }
+
+    ensure_size(ws.dh, B * R);
+    ensure_size(ws.dc, B * H);
+    ensure_size(ws.dstep, B * GH);
+    ensure_size(ws.dhhstep, B * GH);
+    ensure_size(ws.dhout, B * H);
+    ensure_size(ws.dhnew, B * R);
+    ensure_size(ws.dhprev, B * H);
+    ensure_size(ws.drh, B * H);
+    ensure_size(ws.hfull, B * H);
+
+    for (int64_t l = L - 1; l >= 0; --l) {
+      const int64_t in = cfg_.layer_input_size(l);
+      T* gx = (gout == ws.g[0].data() ? ws.g[1] : ws.g[0]).data();
+      std::fill_n(gx, TB * in, T(0));
+      const T* xin = l == 0 ? tape.x0.data() : tape.layer_out[l - 1].data();
+
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t idx = l * D + d;
+        const typename Tape<T>::Dir& td = tape.dirs[idx];
+        const T* Wih = param(l, d, ParamKind::kWeightIh);
+        const T* Whh = param(l, d, ParamKind::kWeightHh);
+        const T* Whr = param(l, d, ParamKind::kWeightHr);
+        T* dWih = a.dw + param_offset(l, d, ParamKind::kWeightIh);
+        T* dWhh = a.dw + param_offset(l, d, ParamKind::kWeightHh);
+        T* dbih = cfg_.bias ? a.dw + param_offset(l, d, ParamKind::kBiasIh) : nullptr;
+        T* dbhh = cfg_.bias ? a.dw + param_offset(l, d, ParamKind::kBiasHh) : nullptr;
+        T* dWhr = P > 0 ? a.dw + param_offset(l, d, ParamKind::kWeightHr) : nullptr;
+
+        T* dh = ws.dh.data();
+        T* dc = ws.dc.data();
+        if (a.ghn)
+          std::memcpy(dh, a.ghn + idx * B * R, sizeof(T) * B * R);
+        else
+          std::fill_n(dh, B * R, T(0));
+        if (cell == CellType::kLstm) {
+          if (a.gcn)
+            std::memcpy(dc, a.gcn + idx * B * H, sizeof(T) * B * H);
+          else
+            std::fill_n(dc, B * H, T(0));
+        }
+        zero(ws.dpre, TB * GH);
+        if (cell == CellType::kGru) zero(ws.dhh, TB * GH);
+        if (cell == CellType::kGru && !lbr) zero(ws.rhall, TB * H);
+        T* dpre_all = ws.dpre.data();
+        T* dhh_all = cell == CellType::kGru ? ws.dhh.data() : dpre_all;
+
+        auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
+
+        for (int64_t s = max_len - 1; s >= 0; --s) {
+          // 1. gradient arriving from this step's output
+          for (int64_t b = 0; b < B; ++b) {
+            if (s >= lens[b]) continue;
+            const int64_t row = t_of(s, b) * B + b;
+            const T* go = gout + row * OUT + d * R;
+            for (int64_t k = 0; k < R; ++k) dh[b * R + k] += go[k];
+          }
+          T* dstep = ws.dstep.data();
+          T* dhhstep = ws.dhhstep.data();
+          std::fill_n(dstep, B * GH, T(0));
+          switch (cell) {
+            case CellType::kLstm: {
+              // 2. through the projection
+              T* dhout = dh;
+              if (P > 0) {
+                dhout = ws.dhout.data();
+                K.gemm_nn(B, H, P, dh, P, Whr, H, dhout, H, false);
+                for (int64_t b = 0; b < B; ++b) {
+                  if (s >= lens[b]) continue;
+                  const int64_t row = t_of(s, b) * B + b;
+                  T* hf = ws.hfull.data() + b * H;
+                  K.lstm_hout(cp, H, td.pre.data() + row * S, td.c.data() + row * H, hf);
+                  K.gemm_tn(P, H, 1, dh + b * P, P, hf, H, dWhr, H, true);
+                }
+              }
+              // 3. through the cell
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                K.lstm_bwd(cp, H, td.pre.data() + row * S, td.cprev.data() + row * H, td.c.data() + row * H,
+                           dhout + b * H, dc + b * H, dstep + b * GH);
+              }
+              // 4. to the previous state
+              K.gemm_nn(B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              break;
+            }
+            case CellType::kRnn: {
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + b * GH);
+              }
+              K.gemm_nn(B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              break;
+            }
+            case CellType::kGru: {
+              std::fill_n(dhhstep, B * GH, T(0));
+              T* dhprev = ws.dhprev.data();
+              std::fill_n(dhprev, B * H, T(0));
+              for (int64_t b = 0; b < B; ++b) {
+                if (s >= lens[b]) continue;
+                const int64_t row = t_of(s, b) * B + b;
+                K.gru_bwd(cp, H, lbr, td.pre.data() + row * S, td.hprev.data() + row * H, dh + b * H,
+                          dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
+              }
+              if (lbr) {
+                K.gemm_nn(B, H, GH, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+              } else {
+                T* drh = ws.drh.data();
+                K.gemm_nn(B, H, H, dhhstep + 2 * H, GH, Whh + 2 * H * H, H, drh, H, false);
+                for (int64_t b = 0; b < B; ++b) {
+                  if (s >= lens[b]) continue;
+                  const int64_t row = t_of(s, b) * B + b;
+                  const T* store = td.pre.data() + row * S;
+                  const T* hp = td.hprev.data() + row * H;
+                  K.gru_bwd_reset(cp, H, store, hp, drh + b * H, dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
+                  K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
+                }
+                K.gemm_nn(B, H, 2 * H, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+              }
+              for (int64_t k = 0; k < B * H; ++k) ws.dhnew[k] += dhprev[k];
+              break;
+            }
+          }
+          // 5. running sequences pass the gradient to their previous state; record gate gradients
+          for (int64_t b = 0; b < B; ++b) {
+            if (s >= lens[b]) continue;
+            const int64_t row = t_of(s, b) * B + b;
+            std::memcpy(dh + b * R, ws.dhnew.data() + b * R, sizeof(T) * R);
+            std::memcpy(dpre_all + row * GH, dstep + b * GH, sizeof(T) * GH);
+            if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + b * GH, sizeof(T) * GH);
+          }
+        }
+        if (a.dh0) std::memcpy(a.dh0 + idx * B * R, dh, sizeof(T) * B * R);
+        if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
+
+        // weight gradients over all steps at once; padded rows hold zero gradients
+        K.gemm_tn(GH, in, TB, dpre_all, GH, xin, in, dWih, in, true);
+        K.gemm_nn(TB, in, GH, dpre_all, GH, Wih, in, gx, in, true);
+        const T* hprev = td.hprev.data();
+        if (cell == CellType::kGru && !lbr) {
+          K.gemm_tn(2 * H, H, TB, dhh_all, GH, hprev, H, dWhh, H, true);
+          K.gemm_tn(H, H, TB, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H, H, true);
+        } else {
+          K.gemm_tn(GH, R, TB, dhh_all, GH, hprev, R, dWhh, R, true);
+        }
+        if (dbih) {
+          for (int64_t row = 0; row < TB; ++row) {
+            const T* dp = dpre_all + row * GH;
+            const T* dq = dhh_all + row * GH;
+            for (int64_t k = 0; k < GH; ++k) {
+              dbih[k] += dp[k];
+              dbhh[k] += dq[k];
+            }
+          }
+        }
+      }
+      gout = gx;
+    }
+    // gradient w.r.t. the input, in the caller's layout (zero at padded steps)
+    if (cfg_.batch_first)
+      transpose01(gout, a.dx, TT, B, I);
+    else
+      std::memcpy(a.dx, gout, sizeof(T) * TB * I);
+  });
+}
+
+template class Rnn<float>;
+template class Rnn<double>;
+
+}  // namespace rnnx

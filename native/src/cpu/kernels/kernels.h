@@ -1,0 +1,81 @@
+// kernels.h — signatures of every CPU kernel, and the KernelTable that holds one variant of each.
+//
+// No intrinsics here: this header is included by baseline code and by every ISA group. Each ISA's
+// kernels live in kernels/<isa>/ in namespace rnnx::cpu::<isa> (so an AVX-512 copy of an inline
+// function can never be picked for baseline callers). The scalar kernels are the reference every
+// faster variant is tested against; they are templated on the element type so the same code also
+// runs in float64 (the oracle for finite-difference gradient checks).
+//
+// Layouts: row-major, leading dimensions in elements. "Rows" of a cell kernel are hidden units of
+// one batch row; gate blocks are laid out as in rnnx/cell.h (LSTM i,f,g,o; GRU r,z,n).
+#pragma once
+
+#include <cstdint>
+
+#include "rnnx/cell.h"
+
+namespace rnnx::cpu {
+
+/// Activations and clip resolved for a kernel call (alpha/beta in the element type).
+template <typename T>
+struct CellParams {
+  Activation f, g, h;
+  T f_alpha, f_beta, g_alpha, g_beta, h_alpha, h_beta;
+  T clip;  // 0 = none
+};
+
+template <typename T>
+struct KernelTable {
+  const char* isa = "scalar";
+  int vector_width = 1;  // elements of T per vector register
+
+  // C[M,N] = (acc ? C : 0) + A[M,K] * B[N,K]^T
+  void (*gemm_nt)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                  T* C, int64_t ldc, bool acc);
+  // C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
+  void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                  T* C, int64_t ldc, bool acc);
+  // C[M,N] = (acc ? C : 0) + A[K,M]^T * B[K,N]
+  void (*gemm_tn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                  T* C, int64_t ldc, bool acc);
+
+  // LSTM. pre[4H]: gate pre-activations (x and recurrent terms and both biases, before clip).
+  // Forward: c = f*c_prev + i*g ; hout = o * h(c).
+  void (*lstm_fwd)(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, T* c, T* hout);
+  // hout = o * h(c) again, from what forward stored (for the projection's weight gradient).
+  void (*lstm_hout)(const CellParams<T>& p, int64_t H, const T* pre, const T* c, T* hout);
+  // Backward. dhout[H]: dL/dhout. dc[H]: in dL/dc (from later steps), out dL/dc_prev.
+  // dpre[4H]: out dL/dpre.
+  void (*lstm_bwd)(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, const T* c,
+                   const T* dhout, T* dc, T* dpre);
+
+  // GRU. xw[3H]: W x + b_ih. hh[3H]: recurrent terms + b_hh (for !lbr the n block is Rn(r*h)+brn,
+  // computed after gru_reset). store[4H] out: pre_r, pre_z, pre_n, hh_n.
+  void (*gru_fwd)(const CellParams<T>& p, int64_t H, bool lbr, const T* xw, const T* hh,
+                  const T* h_prev, T* h, T* store);
+  // !lbr only: rh = f(clip(xw_r + hh_r)) * h_prev.
+  void (*gru_reset)(const CellParams<T>& p, int64_t H, const T* xw, const T* hh, const T* h_prev,
+                    T* rh);
+  // Backward, phase 1. dh[H]: dL/dh. Writes dxw[3H] (dL/dxw), dhh[3H] (dL/dhh; the n block is
+  // dL/d(hh_n)), dh_prev[H] = the direct path z*dh. For !lbr the r blocks are left 0 and filled by
+  // gru_bwd_reset once drh = dhh_n * Rn is known.
+  void (*gru_bwd)(const CellParams<T>& p, int64_t H, bool lbr, const T* store, const T* h_prev,
+                  const T* dh, T* dxw, T* dhh, T* dh_prev);
+  // Backward, phase 2 (!lbr): drh[H] = dL/d(r*h). Fills the r blocks, adds r*drh to dh_prev.
+  void (*gru_bwd_reset)(const CellParams<T>& p, int64_t H, const T* store, const T* h_prev,
+                        const T* drh, T* dxw, T* dhh, T* dh_prev);
+  // r*h_prev from what forward stored (for the !lbr weight gradient of Rn).
+  void (*gru_rh)(const CellParams<T>& p, int64_t H, const T* store, const T* h_prev, T* rh);
+
+  // RNN. h = f(clip(pre)); dpre = dh * f'(pre).
+  void (*rnn_fwd)(const CellParams<T>& p, int64_t H, const T* pre, T* h);
+  void (*rnn_bwd)(const CellParams<T>& p, int64_t H, const T* pre, const T* dh, T* dpre);
+};
+
+namespace scalar {
+/// The reference table (baseline flags, any element type).
+template <typename T>
+const KernelTable<T>& table();
+}  // namespace scalar
+
+}  // namespace rnnx::cpu

@@ -1,0 +1,67 @@
+// gemm.cc — reference matrix products (row-major). Straightforward loops in an order that keeps
+// the innermost loop contiguous; accumulation in the element type.
+#include <cstdint>
+
+#include "../kernels.h"
+
+namespace rnnx::cpu::scalar {
+
+// C[M,N] = (acc ? C : 0) + A[M,K] * B[N,K]^T : row i of C is dot products of A's row i with B's rows.
+template <typename T>
+void gemm_nt(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+             int64_t ldc, bool acc) {
+  for (int64_t i = 0; i < M; ++i) {
+    const T* a = A + i * lda;
+    T* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      const T* b = B + j * ldb;
+      T s = T(0);
+      for (int64_t k = 0; k < K; ++k) s += a[k] * b[k];
+      c[j] = acc ? c[j] + s : s;
+    }
+  }
+}
+
+// C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
+template <typename T>
+void gemm_nn(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+             int64_t ldc, bool acc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (!acc)
+      for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+    const T* a = A + i * lda;
+    for (int64_t k = 0; k < K; ++k) {
+      const T av = a[k];
+      const T* b = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += av * b[j];
+    }
+  }
+}
+
+// C[M,N] = (acc ? C : 0) + A[K,M]^T * B[K,N]
+template <typename T>
+void gemm_tn(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+             int64_t ldc, bool acc) {
+  if (!acc)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+  for (int64_t k = 0; k < K; ++k) {
+    const T* a = A + k * lda;
+    const T* b = B + k * ldb;
+    for (int64_t i = 0; i < M; ++i) {
+      const T av = a[i];
+      T* c = C + i * ldc;
+      for (int64_t j = 0; j < N; ++j) c[j] += av * b[j];
+    }
+  }
+}
+
+template void gemm_nt<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
+template void gemm_nt<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t, double*, int64_t, bool);
+template void gemm_nn<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
+template void gemm_nn<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t, double*, int64_t, bool);
+template void gemm_tn<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
+template void gemm_tn<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t, double*, int64_t, bool);
+
+}  // namespace rnnx::cpu::scalar
