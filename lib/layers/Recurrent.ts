@@ -1,0 +1,769 @@
+/**
+ * The recurrent layer stack shared by {@link LSTM}, {@link GRU} and {@link RNN}: validation,
+ * weight loading in PyTorch's names and layout, forward (sync and async), BPTT tapes and streams.
+ * The math runs natively, one native call per forward / backward / stream step.
+ */
+import {
+  DisposedError,
+  InvalidArgumentError,
+  ShapeError,
+  describe,
+  dtypeError,
+  formatShape,
+  fromNative,
+  invalidArg,
+  shapeError,
+} from '../errors.js';
+import { Tensor, shapeSize } from '../tensor.js';
+import { assertBoolean, checkOptions, isPlainObject } from '../validate.js';
+import { getBinding } from '../native/binding.js';
+import type {
+  NativeFloatArray,
+  NativeRnn,
+  NativeRnnConfig,
+  NativeStream,
+  NativeTape,
+} from '../native/types.js';
+import { type ActivationSpec, activationName, toNativeActivation } from './activations.js';
+
+export type CellKind = 'rnn' | 'lstm' | 'gru';
+export type FloatDType = 'float32' | 'float64';
+type FloatTensor = Tensor<Float32Array> | Tensor<Float64Array>;
+
+/** Options common to every recurrent stack (PyTorch's constructor arguments, camelCase). */
+export interface RecurrentOptions {
+  inputSize: number;
+  hiddenSize: number;
+  /** Stacked layers (default 1). */
+  numLayers?: number;
+  /** Run a reverse direction too; outputs are concatenated [forward, reverse] (default false). */
+  bidirectional?: boolean;
+  /** x and output are [B, T, F] instead of [T, B, F] (default false). */
+  batchFirst?: boolean;
+  /** Use bias_ih / bias_hh (default true). */
+  bias?: boolean;
+  /** Element type of weights, inputs and outputs (default 'float32'). */
+  dtype?: FloatDType;
+  /** ONNX `clip`: pre-activations are clamped to [-clip, clip] (default 0 = none). */
+  clip?: number;
+  /** Seed for the default uniform(-1/sqrt(H), 1/sqrt(H)) initialisation of `new LSTM(...)`. */
+  seed?: number;
+}
+
+/** The resolved configuration of a stack. */
+export interface RecurrentConfig {
+  cell: CellKind;
+  inputSize: number;
+  hiddenSize: number;
+  projSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+  bias: boolean;
+  linearBeforeReset: boolean;
+  activations: { name: string; alpha: number; beta: number }[];
+  clip: number;
+  dtype: FloatDType;
+}
+
+export interface ForwardOptions {
+  /** Initial hidden state [L*D, B, R] ([L*D, R] for unbatched input); zeros when omitted. */
+  h0?: Tensor;
+  /** Initial cell state [L*D, B, H] (LSTM only); zeros when omitted. */
+  c0?: Tensor;
+  /** Per-sequence lengths (each 1..T); padded steps output zero and the final state is taken at
+   * each sequence's own end (PyTorch packed-sequence semantics). */
+  lengths?: number[] | Int32Array;
+  /** Record what BPTT needs and return a {@link Tape}. */
+  requiresGrad?: boolean;
+}
+
+export interface ForwardResult {
+  /** [T, B, D*R] ([B, T, D*R] with batchFirst; [T, D*R] for unbatched input). */
+  output: FloatTensor;
+  /** Final hidden state [L*D, B, R]. */
+  h: FloatTensor;
+  /** Final cell state [L*D, B, H] (LSTM only). */
+  c?: FloatTensor;
+}
+
+export interface Gradients {
+  /** dL/dx, like x (zero at padded steps). */
+  input: FloatTensor;
+  /** dL/dh0, like h0. */
+  h0: FloatTensor;
+  /** dL/dc0 (LSTM only). */
+  c0?: FloatTensor;
+  /** dL/dweight for every parameter, under PyTorch's names (views into one buffer). */
+  weights: Record<string, FloatTensor>;
+}
+
+export interface BackwardGrads {
+  /** dL/doutput, like output (padded steps ignored); zeros when omitted. */
+  output?: Tensor;
+  /** dL/dh, like h; zeros when omitted. */
+  h?: Tensor;
+  /** dL/dc, like c (LSTM); zeros when omitted. */
+  c?: Tensor;
+}
+
+/** A recorded forward pass: its outputs plus `backward`. Holds native buffers until backward
+ * (unless `retain`) or dispose(). */
+export interface Tape extends ForwardResult {
+  backward(grads?: BackwardGrads, options?: { retain?: boolean }): Gradients;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface StreamOptions {
+  /** Number of independent streams stepped together (default 1). */
+  batch?: number;
+  h0?: Tensor;
+  c0?: Tensor;
+}
+
+export interface StreamState {
+  h: FloatTensor;
+  c?: FloatTensor;
+}
+
+/** Step-by-step inference with the state kept natively (unidirectional stacks). */
+export class RecurrentStream {
+  /** @internal */
+  private readonly native: NativeStream;
+  /** @internal */
+  private readonly owner: Recurrent;
+  readonly batch: number;
+
+  /** @internal */
+  constructor(owner: Recurrent, native: NativeStream, batch: number) {
+    this.owner = owner;
+    this.native = native;
+    this.batch = batch;
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Feeds one time step. `frame` is [B, I] (or [I] when batch is 1); returns the top layer's
+   * output for this step, [B, R] (or [R]).
+   */
+  step(frame: Tensor | Float32Array | Float64Array): FloatTensor {
+    const cfg = this.owner.config;
+    const I = cfg.inputSize;
+    const B = this.batch;
+    let data: unknown;
+    let unbatched = false;
+    if (Tensor.isTensor(frame)) {
+      const s = frame.shape;
+      if (s.length === 1 && B === 1 && s[0] === I) unbatched = true;
+      else if (!(s.length === 2 && s[0] === B && s[1] === I))
+        throw shapeError('frame', B === 1 ? `[${I}] or [1, ${I}]` : `[${B}, ${I}]`, s);
+      data = frame.data;
+    } else if (frame instanceof Float32Array || frame instanceof Float64Array) {
+      if (frame.length !== B * I) throw shapeError('frame', `${B * I} values ([${B}, ${I}])`, describe(frame));
+      data = frame;
+      unbatched = B === 1;
+    } else {
+      throw invalidArg('frame', 'a Tensor or Float32Array', frame);
+    }
+    this.owner._checkDType(data, 'frame');
+    const R = cfg.projSize > 0 ? cfg.projSize : cfg.hiddenSize;
+    const y = this.owner._alloc(B * R);
+    try {
+      this.native.step(data as NativeFloatArray, y);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return new Tensor(y, unbatched ? [R] : [B, R]) as FloatTensor;
+  }
+
+  /** A copy of the state: h [L, B, R], c [L, B, H] (LSTM). Serialisable (e.g. to move a session). */
+  state(): StreamState {
+    const cfg = this.owner.config;
+    const L = cfg.numLayers;
+    const R = cfg.projSize > 0 ? cfg.projSize : cfg.hiddenSize;
+    const h = this.owner._alloc(L * this.batch * R);
+    const c = cfg.cell === 'lstm' ? this.owner._alloc(L * this.batch * cfg.hiddenSize) : null;
+    try {
+      this.native.getState(h, c);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    const out: StreamState = { h: new Tensor(h, [L, this.batch, R]) as FloatTensor };
+    if (c) out.c = new Tensor(c, [L, this.batch, cfg.hiddenSize]) as FloatTensor;
+    return out;
+  }
+
+  /** Replaces the state with one from {@link state} (or any tensors of those shapes). */
+  restore(state: { h: Tensor; c?: Tensor }): void {
+    if (!isPlainObject(state) && !(typeof state === 'object' && state !== null))
+      throw invalidArg('state', 'an object { h, c? }', state);
+    const cfg = this.owner.config;
+    const L = cfg.numLayers;
+    const R = cfg.projSize > 0 ? cfg.projSize : cfg.hiddenSize;
+    const h = this.owner._checkTensor(state.h, 'state.h', [L, this.batch, R]);
+    let c: NativeFloatArray | null = null;
+    if (cfg.cell === 'lstm') c = this.owner._checkTensor(state.c, 'state.c', [L, this.batch, cfg.hiddenSize]);
+    else if (state.c !== undefined) throw invalidArg('state.c', `undefined (a ${cfg.cell.toUpperCase()} has no cell state)`, state.c);
+    try {
+      this.native.setState(h, c);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Zeros the state (a new utterance). */
+  reset(): void {
+    try {
+      this.native.reset();
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Frees the native state. Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+const BASE_OPTION_KEYS = [
+  'inputSize',
+  'hiddenSize',
+  'numLayers',
+  'bidirectional',
+  'batchFirst',
+  'bias',
+  'dtype',
+  'clip',
+  'seed',
+  'activations',
+];
+
+function positiveInt(v: unknown, param: string, dflt?: number): number {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2 ** 24)
+    throw invalidArg(param, 'a positive integer', v);
+  return v;
+}
+
+function bool(v: unknown, param: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  assertBoolean(v, param);
+  return v;
+}
+
+/** Small deterministic PRNG (mulberry32) for reproducible initialisation. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type StateDictValue = Tensor | Float32Array | Float64Array | number[];
+export type StateDict = Record<string, StateDictValue> | Map<string, StateDictValue>;
+
+/**
+ * Base class of LSTM / GRU / RNN. Not constructed directly.
+ */
+export abstract class Recurrent {
+  /** The resolved configuration. */
+  readonly config: Readonly<RecurrentConfig>;
+  /** @internal */
+  protected _native: NativeRnn | null;
+  /** @internal */
+  private readonly _specs: { name: string; shape: number[]; offset: number; size: number }[];
+
+  /** @internal */
+  protected constructor(cell: CellKind, options: unknown, extraKeys: string[], weights: StateDict | null, what: string) {
+    checkOptions(options, 'options', [...BASE_OPTION_KEYS, ...extraKeys]);
+    if (options === undefined) throw invalidArg('options', 'an object with inputSize and hiddenSize', options);
+    const o = options as Record<string, unknown>;
+    const inputSize = positiveInt(o.inputSize, 'options.inputSize');
+    const hiddenSize = positiveInt(o.hiddenSize, 'options.hiddenSize');
+    const numLayers = positiveInt(o.numLayers, 'options.numLayers', 1);
+    const bidirectional = bool(o.bidirectional, 'options.bidirectional', false);
+    const batchFirst = bool(o.batchFirst, 'options.batchFirst', false);
+    const bias = bool(o.bias, 'options.bias', true);
+    const dtype = o.dtype === undefined ? 'float32' : o.dtype;
+    if (dtype !== 'float32' && dtype !== 'float64') throw invalidArg('options.dtype', "'float32' or 'float64'", dtype);
+    const clip = o.clip === undefined ? 0 : o.clip;
+    if (typeof clip !== 'number' || !Number.isFinite(clip) || clip < 0)
+      throw invalidArg('options.clip', 'a finite number >= 0 (0 = no clip)', clip);
+    let projSize = 0;
+    if (cell === 'lstm' && o.projSize !== undefined && o.projSize !== 0) {
+      projSize = positiveInt(o.projSize, 'options.projSize');
+      if (projSize >= hiddenSize)
+        throw invalidArg('options.projSize', `an integer below hiddenSize (${hiddenSize})`, projSize);
+    } else if (o.projSize !== undefined && o.projSize !== 0) {
+      throw invalidArg('options.projSize', '0 (projection exists for LSTM only)', o.projSize);
+    }
+    let linearBeforeReset = true;
+    if (cell === 'gru') linearBeforeReset = bool(o.linearBeforeReset, 'options.linearBeforeReset', true);
+
+    // activations: f (gates), g (candidate / RNN output), h (LSTM cell output)
+    const defaults: ActivationSpec[] = ['sigmoid', 'tanh', 'tanh'];
+    if (cell === 'rnn') {
+      const nl = o.nonlinearity === undefined ? 'tanh' : o.nonlinearity;
+      if (nl !== 'tanh' && nl !== 'relu') throw invalidArg('options.nonlinearity', "'tanh' or 'relu'", nl);
+      defaults[0] = nl;
+    }
+    const needed = cell === 'lstm' ? 3 : cell === 'gru' ? 2 : 1;
+    let specs: unknown[] = defaults.slice(0, needed);
+    if (o.activations !== undefined) {
+      if (!Array.isArray(o.activations) || o.activations.length !== needed)
+        throw invalidArg(
+          'options.activations',
+          `an array of ${needed} activation${needed > 1 ? 's' : ''} (${['gate', 'candidate', 'cell output'].slice(0, needed).join(', ')})`,
+          o.activations,
+        );
+      if (cell === 'rnn' && o.nonlinearity !== undefined)
+        throw invalidArg('options.activations', 'undefined when nonlinearity is given', o.activations);
+      specs = o.activations;
+    }
+    const acts = specs.map((s, i) => toNativeActivation(s, `options.activations[${i}]`));
+    while (acts.length < 3) acts.push({ kind: 1, alpha: 0, beta: 0 });
+
+    const nativeCfg: NativeRnnConfig = {
+      cell,
+      inputSize,
+      hiddenSize,
+      projSize,
+      numLayers,
+      bidirectional,
+      batchFirst,
+      bias,
+      linearBeforeReset,
+      activations: acts as NativeRnnConfig['activations'],
+      clip,
+      dtype,
+    };
+    this.config = Object.freeze({
+      cell,
+      inputSize,
+      hiddenSize,
+      projSize,
+      numLayers,
+      bidirectional,
+      batchFirst,
+      bias,
+      linearBeforeReset,
+      activations: acts.slice(0, needed).map((a) => ({ name: activationName(a.kind), alpha: a.alpha, beta: a.beta })),
+      clip,
+      dtype,
+    });
+
+    const binding = getBinding();
+    // Build the parameter list with a zero-weight probe module is wasteful; compute it here the
+    // same way the core does (PyTorch order) and let the native constructor re-check the count.
+    this._specs = paramSpecs(this.config);
+    const total = this._specs.reduce((n, s) => n + s.size, 0);
+    const flat = dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+    if (weights) {
+      fillFromStateDict(flat, this._specs, weights, what);
+    } else {
+      const seed = o.seed === undefined ? 0x5eed : o.seed;
+      if (typeof seed !== 'number' || !Number.isInteger(seed)) throw invalidArg('options.seed', 'an integer', seed);
+      const rand = mulberry32(seed);
+      const k = 1 / Math.sqrt(hiddenSize);
+      for (let i = 0; i < total; i++) flat[i] = (rand() * 2 - 1) * k;
+    }
+    try {
+      this._native = new binding.RnnModule(nativeCfg, flat);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Number of directions (1 or 2). */
+  get numDirections(): number {
+    return this.config.bidirectional ? 2 : 1;
+  }
+  /** Width of the hidden state h (projSize when projecting). */
+  get stateSize(): number {
+    return this.config.projSize > 0 ? this.config.projSize : this.config.hiddenSize;
+  }
+  /** Width of the output: directions * stateSize. */
+  get outputSize(): number {
+    return this.numDirections * this.stateSize;
+  }
+  /** True once disposed. */
+  get disposed(): boolean {
+    return this._native === null || this._native.disposed;
+  }
+  /** Bytes of native memory held (weights + workspace). */
+  get nativeBytes(): number {
+    return this._native && !this._native.disposed ? this._native.nativeBytes : 0;
+  }
+
+  /** @internal */
+  protected nativeModule(): NativeRnn {
+    if (this._native === null || this._native.disposed)
+      throw new DisposedError(`This ${this.config.cell.toUpperCase()} is disposed; create a new one`);
+    return this._native;
+  }
+
+  /** @internal */
+  _alloc(n: number): NativeFloatArray {
+    return this.config.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  }
+
+  /** @internal */
+  _checkDType(data: unknown, param: string): void {
+    const want = this.config.dtype === 'float64' ? Float64Array : Float32Array;
+    if (!(data instanceof want))
+      throw dtypeError(param, `${this.config.dtype} data (${want.name}), like the model`, data);
+  }
+
+  /** @internal Checks a tensor's dtype and exact shape; returns its data. */
+  _checkTensor(t: unknown, param: string, shape: number[]): NativeFloatArray {
+    if (!Tensor.isTensor(t)) throw invalidArg(param, `a Tensor of shape ${formatShape(shape)}`, t);
+    this._checkDType(t.data, param);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw shapeError(param, shape, t.shape);
+    return t.data as NativeFloatArray;
+  }
+
+  /** The parameters under PyTorch's names (copies). */
+  stateDict(): Record<string, FloatTensor> {
+    const m = this.nativeModule();
+    const flat = this._alloc(m.paramCount);
+    try {
+      m.getWeights(flat);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    const out: Record<string, FloatTensor> = {};
+    for (const s of this._specs) out[s.name] = new Tensor(flat.subarray(s.offset, s.offset + s.size), s.shape) as FloatTensor;
+    return out;
+  }
+
+  /** Replaces every parameter (same names and shapes as {@link stateDict}). */
+  loadStateDict(stateDict: StateDict): void {
+    const m = this.nativeModule();
+    const flat = this._alloc(m.paramCount);
+    fillFromStateDict(flat, this._specs, stateDict, 'stateDict');
+    try {
+      m.setWeights(flat);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Parameter names and shapes, in PyTorch's state-dict order. */
+  parameterShapes(): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const s of this._specs) out[s.name] = [...s.shape];
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // forward
+
+  private prepare(x: unknown, options: unknown, fn: string) {
+    checkOptions(options, 'options', ['h0', 'c0', 'lengths', 'requiresGrad']);
+    const o = (options ?? {}) as ForwardOptions;
+    const cfg = this.config;
+    const m = this.nativeModule();
+    if (!Tensor.isTensor(x)) throw invalidArg('x', 'a Tensor', x);
+    this._checkDType(x.data, 'x');
+    const s = x.shape;
+    const I = cfg.inputSize;
+    let T: number;
+    let B: number;
+    let unbatched = false;
+    if (s.length === 2) {
+      unbatched = true;
+      T = s[0] as number;
+      B = 1;
+      if (s[1] !== I) throw shapeError('x', `[T, ${I}] (or [${cfg.batchFirst ? 'B, T' : 'T, B'}, ${I}])`, s);
+    } else if (s.length === 3) {
+      if (s[2] !== I) throw shapeError('x', cfg.batchFirst ? `[B, T, ${I}]` : `[T, B, ${I}]`, s);
+      T = (cfg.batchFirst ? s[1] : s[0]) as number;
+      B = (cfg.batchFirst ? s[0] : s[1]) as number;
+    } else {
+      throw shapeError('x', cfg.batchFirst ? `[B, T, ${I}]` : `[T, B, ${I}]`, s);
+    }
+    if (T < 1) throw shapeError('x', `at least 1 time step (${cfg.batchFirst ? '[B, T, I]' : '[T, B, I]'})`, s);
+    if (B < 1) throw shapeError('x', 'a batch of at least 1', s);
+    const LD = cfg.numLayers * this.numDirections;
+    const R = this.stateSize;
+    const H = cfg.hiddenSize;
+    const hShape = unbatched ? [LD, R] : [LD, B, R];
+    const cShape = unbatched ? [LD, H] : [LD, B, H];
+    const h0 = o.h0 === undefined ? null : this._checkTensor(o.h0, 'h0', hShape);
+    let c0: NativeFloatArray | null = null;
+    if (o.c0 !== undefined) {
+      if (cfg.cell !== 'lstm')
+        throw invalidArg('c0', `undefined (a ${cfg.cell.toUpperCase()} has no cell state)`, o.c0);
+      c0 = this._checkTensor(o.c0, 'c0', cShape);
+    }
+    let lengths: Int32Array | null = null;
+    if (o.lengths !== undefined) {
+      const l = o.lengths as unknown;
+      if (!(Array.isArray(l) || l instanceof Int32Array))
+        throw invalidArg('lengths', `an array or Int32Array of ${B} integers in 1..${T}`, l);
+      if (l.length !== B) throw new ShapeError(`Expected ${B} lengths (one per sequence) for lengths but received ${describe(l)}`, { param: 'lengths', expected: `${B} values`, received: describe(l) });
+      lengths = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        const v = (l as ArrayLike<unknown>)[b];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > T)
+          throw invalidArg(`lengths[${b}]`, `an integer in 1..${T} (the sequence length)`, v);
+        lengths[b] = v;
+      }
+    }
+    const requiresGrad = o.requiresGrad === undefined ? false : o.requiresGrad;
+    assertBoolean(requiresGrad, 'options.requiresGrad');
+    const outShape = unbatched ? [T, this.outputSize] : cfg.batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
+    const y = this._alloc(T * B * this.outputSize);
+    const hn = this._alloc(LD * B * R);
+    const cn = cfg.cell === 'lstm' ? this._alloc(LD * B * H) : null;
+    void fn;
+    return {
+      m,
+      args: { seqLen: T, batch: B, x: x.data as NativeFloatArray, h0, c0, lengths, y, hn, cn, requiresGrad },
+      shapes: { out: outShape, h: hShape, c: cShape, x: [...s] },
+      requiresGrad,
+      hadH0: h0 !== null,
+      hadC0: c0 !== null,
+    };
+  }
+
+  private result(p: ReturnType<Recurrent['prepare']>, tape: NativeTape | undefined): ForwardResult | Tape {
+    const out: ForwardResult = {
+      output: new Tensor(p.args.y, p.shapes.out) as FloatTensor,
+      h: new Tensor(p.args.hn, p.shapes.h) as FloatTensor,
+    };
+    if (p.args.cn) out.c = new Tensor(p.args.cn, p.shapes.c) as FloatTensor;
+    if (!p.requiresGrad || !tape) return out;
+    return this.makeTape(out, tape, p);
+  }
+
+  private makeTape(out: ForwardResult, tape: NativeTape, p: ReturnType<Recurrent['prepare']>): Tape {
+    const self = this;
+    const cfg = this.config;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        tape.release();
+      }
+    };
+    const t: Tape = {
+      ...out,
+      get disposed() {
+        return released || tape.released;
+      },
+      dispose: release,
+      backward(grads?: BackwardGrads, options?: { retain?: boolean }): Gradients {
+        checkOptions(grads, 'grads', ['output', 'h', 'c']);
+        checkOptions(options, 'options', ['retain']);
+        const retain = options?.retain ?? false;
+        assertBoolean(retain, 'options.retain');
+        if (released || tape.released)
+          throw new DisposedError(
+            'This tape was released (backward frees it unless called with { retain: true }); run forward again',
+          );
+        const m = self.nativeModule();
+        const g: BackwardGrads = grads ?? {};
+        const gy = g.output === undefined ? null : self._checkTensor(g.output, 'grads.output', p.shapes.out);
+        const ghn = g.h === undefined ? null : self._checkTensor(g.h, 'grads.h', p.shapes.h);
+        let gcn: NativeFloatArray | null = null;
+        if (g.c !== undefined) {
+          if (cfg.cell !== 'lstm') throw invalidArg('grads.c', `undefined (a ${cfg.cell.toUpperCase()} has no cell state)`, g.c);
+          gcn = self._checkTensor(g.c, 'grads.c', p.shapes.c);
+        }
+        const dx = self._alloc(p.args.x.length);
+        const dh0 = self._alloc(p.args.hn.length);
+        const dc0 = p.args.cn ? self._alloc(p.args.cn.length) : null;
+        const dw = self._alloc(m.paramCount);
+        try {
+          m.backward(tape, { gy, ghn, gcn, dx, dh0, dc0, dw, accumulate: false });
+        } catch (e) {
+          throw fromNative(e);
+        }
+        if (!retain) release();
+        const weights: Record<string, FloatTensor> = {};
+        for (const s of self._specs) weights[s.name] = new Tensor(dw.subarray(s.offset, s.offset + s.size), s.shape) as FloatTensor;
+        const res: Gradients = {
+          input: new Tensor(dx, p.shapes.x) as FloatTensor,
+          h0: new Tensor(dh0, p.shapes.h) as FloatTensor,
+          weights,
+        };
+        if (dc0) res.c0 = new Tensor(dc0, p.shapes.c) as FloatTensor;
+        return res;
+      },
+    };
+    return t;
+  }
+
+  /**
+   * Runs the stack on the calling thread.
+   * @param x [T, B, I] ([B, T, I] with batchFirst), or [T, I] for one unbatched sequence
+   */
+  forward(x: Tensor, options: ForwardOptions & { requiresGrad: true }): Tape;
+  forward(x: Tensor, options?: ForwardOptions): ForwardResult;
+  forward(x: Tensor, options?: ForwardOptions): ForwardResult | Tape {
+    const p = this.prepare(x, options, 'forward');
+    let tape: NativeTape | undefined;
+    try {
+      tape = p.m.forward(p.args);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return this.result(p, tape);
+  }
+
+  /**
+   * The same as {@link forward} on a worker thread, off the event loop. The input tensors must
+   * not be modified until the promise settles. One call at a time per module (a second call
+   * while one is running rejects with BusyError).
+   */
+  forwardAsync(x: Tensor, options: ForwardOptions & { requiresGrad: true }): Promise<Tape>;
+  forwardAsync(x: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  async forwardAsync(x: Tensor, options?: ForwardOptions): Promise<ForwardResult | Tape> {
+    const callSite = new Error();
+    const p = this.prepare(x, options, 'forwardAsync');
+    let tape: NativeTape | undefined;
+    try {
+      tape = await p.m.forwardAsync(p.args);
+    } catch (e) {
+      throw fromNative(e, callSite);
+    }
+    return this.result(p, tape);
+  }
+
+  /**
+   * A stream for step-by-step inference (unidirectional stacks): the state stays natively
+   * between steps, so each step costs one small native call.
+   */
+  stream(options?: StreamOptions): RecurrentStream {
+    checkOptions(options, 'options', ['batch', 'h0', 'c0']);
+    const o: StreamOptions = options ?? {};
+    const batch = positiveInt(o.batch, 'options.batch', 1);
+    if (this.config.bidirectional)
+      throw new InvalidArgumentError(
+        'Expected a unidirectional model for stream() but this one is bidirectional (the reverse direction needs the whole sequence); use forward()',
+        { param: 'bidirectional', expected: 'false', received: 'true' },
+      );
+    const m = this.nativeModule();
+    let ns: NativeStream;
+    try {
+      ns = m.createStream(batch);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    const s = new RecurrentStream(this, ns, batch);
+    if (o.h0 !== undefined || o.c0 !== undefined) {
+      const L = this.config.numLayers;
+      const h = o.h0 ?? new Tensor(this._alloc(L * batch * this.stateSize), [L, batch, this.stateSize]);
+      const c =
+        this.config.cell === 'lstm'
+          ? (o.c0 ?? new Tensor(this._alloc(L * batch * this.config.hiddenSize), [L, batch, this.config.hiddenSize]))
+          : o.c0;
+      s.restore({ h, c });
+    }
+    return s;
+  }
+
+  /** Frees native memory now (the GC would otherwise do it later). Idempotent. In-flight async
+   * calls finish first; their results stay valid. */
+  dispose(): void {
+    if (this._native) {
+      this._native.dispose();
+      this._native = null;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** PyTorch-named parameters in state-dict order; mirrors rnnx::param_specs (native/src/core/config.cc). */
+export function paramSpecs(cfg: RecurrentConfig): { name: string; shape: number[]; offset: number; size: number }[] {
+  const G = cfg.cell === 'lstm' ? 4 : cfg.cell === 'gru' ? 3 : 1;
+  const H = cfg.hiddenSize;
+  const R = cfg.projSize > 0 ? cfg.projSize : H;
+  const D = cfg.bidirectional ? 2 : 1;
+  const out: { name: string; shape: number[]; offset: number; size: number }[] = [];
+  let off = 0;
+  const push = (name: string, shape: number[]) => {
+    const size = shapeSize(shape);
+    out.push({ name, shape, offset: off, size });
+    off += size;
+  };
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const inSize = l === 0 ? cfg.inputSize : D * R;
+    for (let d = 0; d < D; d++) {
+      const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
+      push(`weight_ih${sfx}`, [G * H, inSize]);
+      push(`weight_hh${sfx}`, [G * H, R]);
+      if (cfg.bias) {
+        push(`bias_ih${sfx}`, [G * H]);
+        push(`bias_hh${sfx}`, [G * H]);
+      }
+      if (cfg.projSize > 0) push(`weight_hr${sfx}`, [cfg.projSize, H]);
+    }
+  }
+  return out;
+}
+
+function fillFromStateDict(
+  flat: Float32Array | Float64Array,
+  specs: { name: string; shape: number[]; offset: number; size: number }[],
+  sd: StateDict,
+  what: string,
+): void {
+  const entries: [string, unknown][] =
+    sd instanceof Map ? [...sd.entries()] : isPlainObject(sd) ? Object.entries(sd) : (() => {
+      throw invalidArg(what, 'an object (or Map) of weights under PyTorch names', sd);
+    })();
+  const byName = new Map(entries);
+  const known = new Set(specs.map((s) => s.name));
+  for (const [name] of entries) {
+    if (!known.has(name)) {
+      throw new InvalidArgumentError(
+        `Unexpected weight '${name}' in ${what}; this configuration has ${[...known].join(', ')}`,
+        { param: `${what}.${name}`, expected: 'one of the configuration\'s parameter names', received: `'${name}'` },
+      );
+    }
+  }
+  for (const s of specs) {
+    const param = `${what}.${s.name}`;
+    if (!byName.has(s.name))
+      throw new InvalidArgumentError(`Missing weight '${s.name}' (shape ${formatShape(s.shape)}) in ${what}`, {
+        param,
+        expected: `a tensor of shape ${formatShape(s.shape)}`,
+        received: 'nothing',
+      });
+    const v = byName.get(s.name);
+    let data: ArrayLike<number>;
+    if (Tensor.isTensor(v)) {
+      if (v.shape.length !== s.shape.length || v.shape.some((d, i) => d !== s.shape[i])) throw shapeError(param, s.shape, v.shape);
+      if (v.dtype === 'int32') throw dtypeError(param, 'float32 or float64 data', v.data);
+      data = v.data;
+    } else if (v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v)) {
+      if (v.length !== s.size) throw shapeError(param, `${s.size} values (shape ${formatShape(s.shape)})`, describe(v));
+      data = v as ArrayLike<number>;
+    } else {
+      throw invalidArg(param, `a Tensor of shape ${formatShape(s.shape)}`, v);
+    }
+    for (let i = 0; i < s.size; i++) {
+      const x = data[i];
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw invalidArg(`${param}[${i}]`, 'a finite number', x);
+      flat[s.offset + i] = x;
+    }
+  }
+}

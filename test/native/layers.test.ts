@@ -1,0 +1,247 @@
+// The public layer API: gradients against central finite differences (float64), float32 against
+// float64 on sizes no fixture has, packed-sequence semantics, streams, async, unbatched input.
+import { describe, expect, it } from 'vitest';
+import { GRU, LSTM, RNN, Tensor } from '../../lib/index.js';
+import type { Recurrent, Tape } from '../../lib/layers/Recurrent.js';
+import { maxRelErr, randn, rng } from '../helpers/random.js';
+
+type Make = (o: Record<string, unknown>) => Recurrent;
+const make: Record<string, Make> = {
+  lstm: (o) => new LSTM(o as never),
+  gru: (o) => new GRU(o as never),
+  rnn: (o) => new RNN(o as never),
+};
+
+interface Case {
+  name: string;
+  cell: 'lstm' | 'gru' | 'rnn';
+  opts: Record<string, unknown>;
+  T: number;
+  B: number;
+  lengths?: number[];
+  init?: boolean;
+}
+
+const gradCases: Case[] = [
+  { name: 'lstm basic', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 4 }, T: 4, B: 2, init: true },
+  { name: 'lstm bi 2-layer lengths', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 3, numLayers: 2, bidirectional: true }, T: 5, B: 3, lengths: [2, 5, 3], init: true },
+  { name: 'lstm proj batchFirst no-bias', cell: 'lstm', opts: { inputSize: 2, hiddenSize: 5, projSize: 2, batchFirst: true, bias: false }, T: 3, B: 2, lengths: [3, 1] },
+  { name: 'lstm hard_sigmoid/elu/softsign clip', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 3, activations: ['hard_sigmoid', { name: 'elu', alpha: 0.8 }, 'softsign'], clip: 0.9 }, T: 4, B: 2, init: true },
+  { name: 'gru reset-after bi', cell: 'gru', opts: { inputSize: 3, hiddenSize: 4, bidirectional: true }, T: 4, B: 3, lengths: [4, 2, 3], init: true },
+  { name: 'gru reset-before 2-layer', cell: 'gru', opts: { inputSize: 2, hiddenSize: 3, numLayers: 2, linearBeforeReset: false }, T: 5, B: 2, lengths: [5, 3], init: true },
+  { name: 'gru scaled_tanh/softplus', cell: 'gru', opts: { inputSize: 2, hiddenSize: 3, activations: [{ name: 'scaled_tanh', alpha: 1.1, beta: 0.6 }, 'softplus'] }, T: 3, B: 2 },
+  { name: 'rnn tanh bi', cell: 'rnn', opts: { inputSize: 3, hiddenSize: 4, bidirectional: true, numLayers: 2 }, T: 4, B: 2, lengths: [1, 4], init: true },
+  { name: 'rnn leaky_relu', cell: 'rnn', opts: { inputSize: 3, hiddenSize: 4, activations: [{ name: 'leaky_relu', alpha: 0.1 }] }, T: 4, B: 2 },
+];
+
+function lossAndGrads(layer: Recurrent, x: Tensor, h0: Tensor | undefined, c0: Tensor | undefined, lengths: number[] | undefined, g: { y: Tensor; h: Tensor; c?: Tensor }) {
+  const r = layer.forward(x, { h0, c0, lengths });
+  let L = 0;
+  for (let i = 0; i < r.output.data.length; i++) L += r.output.data[i]! * g.y.data[i]!;
+  for (let i = 0; i < r.h.data.length; i++) L += r.h.data[i]! * g.h.data[i]!;
+  if (r.c && g.c) for (let i = 0; i < r.c.data.length; i++) L += r.c.data[i]! * g.c.data[i]!;
+  return L;
+}
+
+describe('BPTT gradients vs central finite differences (float64)', () => {
+  for (const c of gradCases) {
+    it(c.name, () => {
+      const r = rng(7);
+      const layer = make[c.cell]!({ ...c.opts, dtype: 'float64', seed: 3 });
+      const I = c.opts.inputSize as number;
+      const bf = c.opts.batchFirst === true;
+      const x = randn(r, bf ? [c.B, c.T, I] : [c.T, c.B, I], 1, 'float64');
+      const LD = layer.config.numLayers * layer.numDirections;
+      const h0 = c.init ? randn(r, [LD, c.B, layer.stateSize], 0.5, 'float64') : undefined;
+      const c0 = c.init && c.cell === 'lstm' ? randn(r, [LD, c.B, layer.config.hiddenSize], 0.5, 'float64') : undefined;
+      const tape = layer.forward(x, { h0, c0, lengths: c.lengths, requiresGrad: true }) as Tape;
+      const g = {
+        y: randn(r, [...tape.output.shape], 1, 'float64'),
+        h: randn(r, [...tape.h.shape], 1, 'float64'),
+        c: tape.c ? randn(r, [...tape.c.shape], 1, 'float64') : undefined,
+      };
+      const grads = tape.backward({ output: g.y, h: g.h, c: g.c });
+      const eps = 1e-6;
+      const fd = (arr: Float64Array, reload?: () => void) => {
+        const out = new Float64Array(arr.length);
+        for (let i = 0; i < arr.length; i++) {
+          const o = arr[i]!;
+          arr[i] = o + eps;
+          reload?.();
+          const lp = lossAndGrads(layer, x, h0, c0, c.lengths, g);
+          arr[i] = o - eps;
+          reload?.();
+          const lm = lossAndGrads(layer, x, h0, c0, c.lengths, g);
+          arr[i] = o;
+          reload?.();
+          out[i] = (lp - lm) / (2 * eps);
+        }
+        return out;
+      };
+      expect(maxRelErr(grads.input.data, fd(x.data as Float64Array))).toBeLessThan(1e-6);
+      if (h0) expect(maxRelErr(grads.h0.data, fd(h0.data as Float64Array))).toBeLessThan(1e-6);
+      if (c0) expect(maxRelErr(grads.c0!.data, fd(c0.data as Float64Array))).toBeLessThan(1e-6);
+      const sd = layer.stateDict();
+      for (const [name, w] of Object.entries(sd)) {
+        const num = fd(w.data as Float64Array, () => layer.loadStateDict(sd));
+        expect(maxRelErr(grads.weights[name]!.data, num), name).toBeLessThan(1e-6);
+      }
+      layer.dispose();
+    });
+  }
+});
+
+describe('float32 against float64 on sizes no fixture has', () => {
+  const r = rng(11);
+  const configs: Case[] = [
+    { name: 'lstm 3-layer bi H=33 proj 7', cell: 'lstm', opts: { inputSize: 13, hiddenSize: 33, projSize: 7, numLayers: 3, bidirectional: true }, T: 17, B: 5, lengths: [17, 3, 9, 1, 12] },
+    { name: 'gru 2-layer H=61 batchFirst', cell: 'gru', opts: { inputSize: 19, hiddenSize: 61, numLayers: 2, batchFirst: true }, T: 40, B: 3, lengths: [40, 21, 39] },
+    { name: 'gru reset-before H=24 long', cell: 'gru', opts: { inputSize: 5, hiddenSize: 24, linearBeforeReset: false }, T: 300, B: 2 },
+    { name: 'rnn relu bi H=17', cell: 'rnn', opts: { inputSize: 9, hiddenSize: 17, nonlinearity: 'relu', bidirectional: true }, T: 23, B: 4, lengths: [5, 23, 1, 11] },
+    { name: 'lstm batch 1 length 1', cell: 'lstm', opts: { inputSize: 8, hiddenSize: 8 }, T: 1, B: 1 },
+  ];
+  for (const c of configs) {
+    it(c.name, () => {
+      const l64 = make[c.cell]!({ ...c.opts, dtype: 'float64', seed: 5 });
+      const l32 = make[c.cell]!({ ...c.opts, dtype: 'float32', seed: 5 });
+      // identical (float32-representable) weights
+      const sd = l32.stateDict();
+      l64.loadStateDict(Object.fromEntries(Object.entries(sd).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)])));
+      const I = c.opts.inputSize as number;
+      const shape = c.opts.batchFirst ? [c.B, c.T, I] : [c.T, c.B, I];
+      const x32 = randn(r, shape) as Tensor<Float32Array>;
+      const x64 = new Tensor(Float64Array.from(x32.data), shape);
+      const t64 = l64.forward(x64, { lengths: c.lengths, requiresGrad: true });
+      const t32 = l32.forward(x32, { lengths: c.lengths, requiresGrad: true });
+      expect(maxRelErr(t32.output.data, t64.output.data)).toBeLessThan(1e-5);
+      expect(maxRelErr(t32.h.data, t64.h.data)).toBeLessThan(1e-5);
+      const gy32 = randn(r, [...t32.output.shape]) as Tensor<Float32Array>;
+      const g64 = t64.backward({ output: new Tensor(Float64Array.from(gy32.data), gy32.shape) });
+      const g32 = t32.backward({ output: gy32 });
+      expect(maxRelErr(g32.input.data, g64.input.data)).toBeLessThan(1e-4);
+      for (const k of Object.keys(g64.weights)) expect(maxRelErr(g32.weights[k]!.data, g64.weights[k]!.data), k).toBeLessThan(1e-4);
+      l32.dispose();
+      l64.dispose();
+    });
+  }
+});
+
+describe('packed-sequence semantics', () => {
+  it('a padded batch equals each sequence run alone, both directions, final states at each end', () => {
+    const r = rng(3);
+    const lstm = new LSTM({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, dtype: 'float64' });
+    const T = 6;
+    const lengths = [6, 2, 4];
+    const x = randn(r, [T, 3, 4], 1, 'float64');
+    const all = lstm.forward(x, { lengths });
+    for (let b = 0; b < 3; b++) {
+      const Lb = lengths[b]!;
+      const xb = new Float64Array(Lb * 4);
+      for (let t = 0; t < Lb; t++) for (let k = 0; k < 4; k++) xb[t * 4 + k] = x.data[(t * 3 + b) * 4 + k]!;
+      const one = lstm.forward(new Tensor(xb, [Lb, 1, 4]));
+      const O = lstm.outputSize;
+      for (let t = 0; t < T; t++)
+        for (let k = 0; k < O; k++) {
+          const got = all.output.data[(t * 3 + b) * O + k]!;
+          if (t >= Lb) expect(got).toBe(0);
+          else expect(Math.abs(got - one.output.data[t * O + k]!)).toBeLessThan(1e-12);
+        }
+      for (let s = 0; s < 4; s++)
+        for (let k = 0; k < 5; k++) {
+          expect(Math.abs(all.h.data[(s * 3 + b) * 5 + k]! - one.h.data[s * 5 + k]!)).toBeLessThan(1e-12);
+          expect(Math.abs(all.c!.data[(s * 3 + b) * 5 + k]! - one.c!.data[s * 5 + k]!)).toBeLessThan(1e-12);
+        }
+    }
+    lstm.dispose();
+  });
+
+  it('batchFirst equals time-major on transposed data', () => {
+    const r = rng(4);
+    const a = new GRU({ inputSize: 3, hiddenSize: 4, batchFirst: true, seed: 9 });
+    const b = new GRU({ inputSize: 3, hiddenSize: 4, seed: 9 });
+    const x = randn(r, [5, 2, 3]) as Tensor<Float32Array>;
+    const xt = new Float32Array(30);
+    for (let t = 0; t < 5; t++) for (let n = 0; n < 2; n++) for (let k = 0; k < 3; k++) xt[(n * 5 + t) * 3 + k] = x.data[(t * 2 + n) * 3 + k]!;
+    const ya = a.forward(new Tensor(xt, [2, 5, 3]), { lengths: [5, 3] });
+    const yb = b.forward(x, { lengths: [5, 3] });
+    for (let t = 0; t < 5; t++) for (let n = 0; n < 2; n++) for (let k = 0; k < 4; k++) expect(ya.output.data[(n * 5 + t) * 4 + k]).toBe(yb.output.data[(t * 2 + n) * 4 + k]);
+    expect(Array.from(ya.h.data)).toEqual(Array.from(yb.h.data));
+  });
+
+  it('unbatched [T, I] input gives unbatched outputs', () => {
+    const r = rng(5);
+    const l = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2 });
+    const x = randn(r, [6, 3]) as Tensor<Float32Array>;
+    const u = l.forward(x);
+    expect(u.output.shape).toEqual([6, 4]);
+    expect(u.h.shape).toEqual([2, 4]);
+    expect(u.c!.shape).toEqual([2, 4]);
+    const bt = l.forward(new Tensor(x.data, [6, 1, 3]));
+    expect(Array.from(u.output.data)).toEqual(Array.from(bt.output.data));
+  });
+});
+
+describe('streams and async', () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: stepping a stream equals one forward over the sequence; state/restore/reset`, () => {
+      const r = rng(8);
+      const layer = make[cell]!({ inputSize: 5, hiddenSize: 6, numLayers: 2, seed: 1, ...(cell === 'lstm' ? { projSize: 3 } : {}) });
+      const T = 7;
+      const B = 2;
+      const x = randn(r, [T, B, 5]) as Tensor<Float32Array>;
+      const full = layer.forward(x);
+      const s = layer.stream({ batch: B });
+      const R = layer.stateSize;
+      let mid: ReturnType<typeof s.state> | undefined;
+      for (let t = 0; t < T; t++) {
+        const y = s.step(new Tensor(x.data.slice(t * B * 5, (t + 1) * B * 5), [B, 5]));
+        expect(y.shape).toEqual([B, R]);
+        for (let i = 0; i < B * R; i++) expect(Math.abs(y.data[i]! - full.output.data[t * B * R + i]!)).toBeLessThan(1e-6);
+        if (t === 3) mid = s.state();
+      }
+      const st = s.state();
+      for (let i = 0; i < st.h.data.length; i++) expect(Math.abs(st.h.data[i]! - full.h.data[i]!)).toBeLessThan(1e-6);
+      // restore the state after step 3 and replay the rest
+      s.restore(mid!);
+      for (let t = 4; t < T; t++) {
+        const y = s.step(new Tensor(x.data.slice(t * B * 5, (t + 1) * B * 5), [B, 5]));
+        for (let i = 0; i < B * R; i++) expect(Math.abs(y.data[i]! - full.output.data[t * B * R + i]!)).toBeLessThan(1e-6);
+      }
+      s.reset();
+      const y0 = s.step(new Tensor(x.data.slice(0, B * 5), [B, 5]));
+      for (let i = 0; i < B * R; i++) expect(Math.abs(y0.data[i]! - full.output.data[i]!)).toBeLessThan(1e-6);
+      s.dispose();
+      s.dispose();
+      expect(() => s.step(new Tensor(x.data.slice(0, B * 5), [B, 5]))).toThrow(expect.objectContaining({ code: 'RNNX_DISPOSED' }));
+      layer.dispose();
+    });
+  }
+
+  it('forwardAsync gives the same numbers as forward, and its tape backprops', async () => {
+    const r = rng(9);
+    const l = new GRU({ inputSize: 4, hiddenSize: 8, numLayers: 2, bidirectional: true });
+    const x = randn(r, [12, 3, 4]) as Tensor<Float32Array>;
+    const a = l.forward(x, { lengths: [12, 5, 7] });
+    const b = await l.forwardAsync(x, { lengths: [12, 5, 7] });
+    expect(Array.from(b.output.data)).toEqual(Array.from(a.output.data));
+    expect(Array.from(b.h.data)).toEqual(Array.from(a.h.data));
+    const t1 = l.forward(x, { requiresGrad: true });
+    const t2 = await l.forwardAsync(x, { requiresGrad: true });
+    const g1 = t1.backward({ output: new Tensor(new Float32Array(t1.output.data.length).fill(1), t1.output.shape) });
+    const g2 = t2.backward({ output: new Tensor(new Float32Array(t2.output.data.length).fill(1), t2.output.shape) });
+    expect(Array.from(g2.input.data)).toEqual(Array.from(g1.input.data));
+    l.dispose();
+  });
+
+  it('a tape is released after backward unless retained', () => {
+    const l = new RNN({ inputSize: 2, hiddenSize: 3 });
+    const x = new Tensor(new Float32Array(8).fill(0.5), [4, 1, 2]);
+    const t = l.forward(x, { requiresGrad: true });
+    const g1 = t.backward({}, { retain: true });
+    const g2 = t.backward();
+    expect(Array.from(g2.weights.weight_hh_l0!.data)).toEqual(Array.from(g1.weights.weight_hh_l0!.data));
+    expect(t.disposed).toBe(true);
+    expect(() => t.backward()).toThrow(expect.objectContaining({ code: 'RNNX_DISPOSED' }));
+    l.dispose();
+  });
+});
