@@ -343,7 +343,9 @@ function rawView(entry: SafetensorsEntry, dtype: SafetensorsDType, count: number
   const size = SAFETENSORS_DTYPE_SIZES[dtype];
   let b = entry.bytes;
   if (!HOST_LE || b.byteOffset % size !== 0) {
-    b = b.slice();
+    // A real copy into a fresh ArrayBuffer (offset 0). Not b.slice(): on a Node Buffer, slice()
+    // returns a view over the same memory, keeping the misalignment.
+    b = new Uint8Array(b);
     if (!HOST_LE && size > 1) byteSwap(b, size);
   }
   const { buffer, byteOffset } = b;
