@@ -1,7 +1,7 @@
 // The public layer API: gradients against central finite differences (float64), float32 against
 // float64 on sizes no fixture has, packed-sequence semantics, streams, async, unbatched input.
 import { describe, expect, it } from 'vitest';
-import { GRU, LSTM, RNN, Tensor } from '../../lib/index.js';
+import { GRU, LSTM, RNN, Tensor, getBackendInfo, setCpuIsa } from '../../lib/index.js';
 import type { Recurrent, Tape } from '../../lib/layers/Recurrent.js';
 import { maxRelErr, randn, rng } from '../helpers/random.js';
 
@@ -100,8 +100,11 @@ describe('float32 against float64 on sizes no fixture has', () => {
     { name: 'rnn relu bi H=17', cell: 'rnn', opts: { inputSize: 9, hiddenSize: 17, nonlinearity: 'relu', bidirectional: true }, T: 23, B: 4, lengths: [5, 23, 1, 11] },
     { name: 'lstm batch 1 length 1', cell: 'lstm', opts: { inputSize: 8, hiddenSize: 8 }, T: 1, B: 1 },
   ];
+  const info = getBackendInfo().cpu;
+  const isas = info.compiled.filter((i) => info.supported.includes(i));
   for (const c of configs) {
-    it(c.name, () => {
+    it.each(isas)(`${c.name} (%s)`, (isa) => {
+      setCpuIsa(isa);
       const l64 = make[c.cell]!({ ...c.opts, dtype: 'float64', seed: 5 });
       const l32 = make[c.cell]!({ ...c.opts, dtype: 'float32', seed: 5 });
       // identical (float32-representable) weights

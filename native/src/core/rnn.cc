@@ -20,6 +20,7 @@
 #include <string>
 
 #include "../cpu/dispatch.h"
+#include "rnnx/thread_pool.h"
 
 namespace rnnx {
 
@@ -29,6 +30,13 @@ struct Rnn<T>::Workspace {
   Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh;
   // backward buffers
   Buffer<T> g[2], dpre, dhh, rhall, dh, dc, dstep, dhhstep, dhout, dhnew, dhprev, drh, hfull;
+  // Weights packed for the kernel table in use (re-packed when the table or the weights change).
+  struct Packed {
+    Buffer<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
+  };
+  std::vector<Packed> packed;
+  const void* packed_table = nullptr;
+  uint64_t packed_version = 0;
 
   int64_t bytes() const {
     int64_t n = 0;
@@ -36,6 +44,8 @@ struct Rnn<T>::Workspace {
                                &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
                                &hfull})
       n += static_cast<int64_t>(b->capacity() * sizeof(T));
+    for (const Packed& p : packed)
+      n += static_cast<int64_t>((p.ih.capacity() + p.hh.capacity() + p.hn.capacity() + p.hr.capacity()) * sizeof(T));
     return n;
   }
 };
@@ -59,6 +69,57 @@ template <typename T>
 void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
   for (int64_t a = 0; a < A; ++a)
     for (int64_t b = 0; b < B; ++b) std::memcpy(dst + (b * A + a) * F, src + (a * B + b) * F, sizeof(T) * F);
+}
+
+// Products large enough to be worth splitting over the pool (about 100k multiply-adds: a parallel
+// region costs a few microseconds).
+constexpr int64_t kParallelWork = 100000;
+
+bool worth_parallel(int64_t M, int64_t N, int64_t K) {
+  return ThreadPool::global().threads() > 1 && M * N * K >= kParallelWork;
+}
+
+// C[M,N] = A[M,K] * W^T with W packed by K.pack_nt; split over rows (large M) or column panels.
+template <typename T>
+void gemm_w(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* P, T* C,
+            int64_t ldc) {
+  const int64_t panels = (N + K.nr - 1) / K.nr;
+  if (!worth_parallel(M, N, Kd)) {
+    K.gemm_nt_packed(M, N, Kd, A, lda, P, C, ldc, false, 0, panels);
+    return;
+  }
+  ThreadPool& pool = ThreadPool::global();
+  if (M >= 64 * pool.threads()) {
+    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) {
+      K.gemm_nt_packed(e - b, N, Kd, A + b * lda, lda, P, C + b * ldc, ldc, false, 0, panels);
+    });
+  } else {
+    const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
+    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { K.gemm_nt_packed(M, N, Kd, A, lda, P, C, ldc, false, b, e); });
+  }
+}
+
+// C[M,N] (+)= A[M,K] * B[K,N], split over rows, or over columns when there are few rows.
+template <typename T>
+void gemm_nn_par(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T* C, int64_t ldc, bool acc) {
+  if (!worth_parallel(M, N, Kd)) return K.gemm_nn(M, N, Kd, A, lda, B, ldb, C, ldc, acc);
+  ThreadPool& pool = ThreadPool::global();
+  if (M >= 4 * pool.threads()) {
+    pool.parallel_for(M, 1, [&](int64_t b, int64_t e) { K.gemm_nn(e - b, N, Kd, A + b * lda, lda, B, ldb, C + b * ldc, ldc, acc); });
+  } else {
+    pool.parallel_for(N, 64, [&](int64_t b, int64_t e) { K.gemm_nn(M, e - b, Kd, A, lda, B + b, ldb, C + b, ldc, acc); });
+  }
+}
+
+// C[M,N] (+)= A[K,M]^T * B[K,N], split over the rows of C.
+template <typename T>
+void gemm_tn_par(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T* C, int64_t ldc, bool acc) {
+  if (!worth_parallel(M, N, Kd)) return K.gemm_tn(M, N, Kd, A, lda, B, ldb, C, ldc, acc);
+  ThreadPool::global().parallel_for(M, 8, [&](int64_t b, int64_t e) {
+    K.gemm_tn(e - b, N, Kd, A + b, lda, B, ldb, C + b * ldc, ldc, acc);
+  });
 }
 
 // Wraps a computation so that allocation failures surface as rnnx::Error.
@@ -143,6 +204,30 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     const CellType cell = cfg_.cell;
     const bool lbr = cfg_.linear_before_reset;
 
+    // weights packed for this kernel table (once; again after set_weights or an ISA change)
+    if (ws.packed_table != static_cast<const void*>(&K) || ws.packed_version != version_) {
+      ws.packed.resize(static_cast<size_t>(L * D));
+      auto pack = [&](Buffer<T>& dst, int64_t N, int64_t Kd, const T* W) {
+        dst.resize(static_cast<size_t>(K.packed_size(N, Kd)));
+        K.pack_nt(N, Kd, W, Kd, dst.data());
+      };
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t d = 0; d < D; ++d) {
+          auto& pk = ws.packed[l * D + d];
+          pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
+          const T* Whh = param(l, d, ParamKind::kWeightHh);
+          if (cell == CellType::kGru && !lbr) {
+            pack(pk.hh, 2 * H, H, Whh);
+            pack(pk.hn, H, H, Whh + 2 * H * H);
+          } else {
+            pack(pk.hh, GH, R, Whh);
+          }
+          if (P > 0) pack(pk.hr, P, H, param(l, d, ParamKind::kWeightHr));
+        }
+      ws.packed_table = &K;
+      ws.packed_version = version_;
+    }
+
     std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
     const int64_t max_len = *std::max_element(lens.begin(), lens.end());
@@ -188,18 +273,16 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       zero(yl, TT * B * OUT);
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
-        const T* Wih = param(l, d, ParamKind::kWeightIh);
-        const T* Whh = param(l, d, ParamKind::kWeightHh);
+        const typename Workspace::Packed& pk = ws.packed[idx];
         const T* bih = param(l, d, ParamKind::kBiasIh);
         const T* bhh = param(l, d, ParamKind::kBiasHh);
-        const T* Whr = param(l, d, ParamKind::kWeightHr);
         T* xw = ws.xw.data();
         T* hh = ws.hh.data();
         T* h = ws.h.data();
         T* c = ws.c.data();
 
         // 1. input projection for all steps at once
-        K.gemm_nt(TT * B, GH, in, xin, in, Wih, in, xw, GH, false);
+        gemm_w(K, TT * B, GH, in, xin, in, pk.ih.data(), xw, GH);
         if (bih || bhh) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
@@ -237,9 +320,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         for (int64_t s = 0; s < max_len; ++s) {
           // 2a. recurrent term for every row (finished rows are computed and ignored)
           if (cell == CellType::kGru && !lbr) {
-            K.gemm_nt(B, 2 * H, H, h, H, Whh, H, hh, GH, false);
+            gemm_w(K, B, 2 * H, H, h, H, pk.hh.data(), hh, GH);
           } else {
-            K.gemm_nt(B, GH, R, h, R, Whh, R, hh, GH, false);
+            gemm_w(K, B, GH, R, h, R, pk.hh.data(), hh, GH);
           }
           if (cell == CellType::kGru && bhh) {
             const int64_t nb = lbr ? GH : 2 * H;
@@ -269,7 +352,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 if (td) std::memcpy(td->c.data() + row * H, c + b * H, sizeof(T) * H);
               }
               if (P > 0) {
-                K.gemm_nt(B, P, H, hout, H, Whr, H, ws.hproj.data(), P, false);
+                gemm_w(K, B, P, H, hout, H, pk.hr.data(), ws.hproj.data(), P);
                 for (int64_t b = 0; b < B; ++b)
                   if (s < lens[b]) std::memcpy(h + b * P, ws.hproj.data() + b * P, sizeof(T) * P);
               }
@@ -286,7 +369,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                   const int64_t row = t_of(s, b) * B + b;
                   K.gru_reset(cp, H, xw + row * GH, hh + b * GH, h + b * H, rh + b * H);
                 }
-                K.gemm_nt(B, H, H, rh, H, Whh + 2 * H * H, H, hh + 2 * H, GH, false);
+                gemm_w(K, B, H, H, rh, H, pk.hn.data(), hh + 2 * H, GH);
                 if (bhh)
                   for (int64_t b = 0; b < B; ++b)
                     for (int64_t k = 0; k < H; ++k) hh[b * GH + 2 * H + k] += bhh[2 * H + k];
@@ -439,7 +522,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               T* dhout = dh;
               if (P > 0) {
                 dhout = ws.dhout.data();
-                K.gemm_nn(B, H, P, dh, P, Whr, H, dhout, H, false);
+                gemm_nn_par(K, B, H, P, dh, P, Whr, H, dhout, H, false);
                 for (int64_t b = 0; b < B; ++b) {
                   if (s >= lens[b]) continue;
                   const int64_t row = t_of(s, b) * B + b;
@@ -456,7 +539,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                            dhout + b * H, dc + b * H, dstep + b * GH);
               }
               // 4. to the previous state
-              K.gemm_nn(B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              gemm_nn_par(K, B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
               break;
             }
             case CellType::kRnn: {
@@ -465,7 +548,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                 const int64_t row = t_of(s, b) * B + b;
                 K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + b * GH);
               }
-              K.gemm_nn(B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              gemm_nn_par(K, B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
               break;
             }
             case CellType::kGru: {
@@ -479,10 +562,10 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                           dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
               }
               if (lbr) {
-                K.gemm_nn(B, H, GH, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+                gemm_nn_par(K, B, H, GH, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
               } else {
                 T* drh = ws.drh.data();
-                K.gemm_nn(B, H, H, dhhstep + 2 * H, GH, Whh + 2 * H * H, H, drh, H, false);
+                gemm_nn_par(K, B, H, H, dhhstep + 2 * H, GH, Whh + 2 * H * H, H, drh, H, false);
                 for (int64_t b = 0; b < B; ++b) {
                   if (s >= lens[b]) continue;
                   const int64_t row = t_of(s, b) * B + b;
@@ -491,7 +574,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                   K.gru_bwd_reset(cp, H, store, hp, drh + b * H, dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
                   K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
                 }
-                K.gemm_nn(B, H, 2 * H, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+                gemm_nn_par(K, B, H, 2 * H, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
               }
               for (int64_t k = 0; k < B * H; ++k) ws.dhnew[k] += dhprev[k];
               break;
@@ -510,14 +593,14 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 
         // weight gradients over all steps at once; padded rows hold zero gradients
-        K.gemm_tn(GH, in, TB, dpre_all, GH, xin, in, dWih, in, true);
-        K.gemm_nn(TB, in, GH, dpre_all, GH, Wih, in, gx, in, true);
+        gemm_tn_par(K, GH, in, TB, dpre_all, GH, xin, in, dWih, in, true);
+        gemm_nn_par(K, TB, in, GH, dpre_all, GH, Wih, in, gx, in, true);
         const T* hprev = td.hprev.data();
         if (cell == CellType::kGru && !lbr) {
-          K.gemm_tn(2 * H, H, TB, dhh_all, GH, hprev, H, dWhh, H, true);
-          K.gemm_tn(H, H, TB, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H, H, true);
+          gemm_tn_par(K, 2 * H, H, TB, dhh_all, GH, hprev, H, dWhh, H, true);
+          gemm_tn_par(K, H, H, TB, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H, H, true);
         } else {
-          K.gemm_tn(GH, R, TB, dhh_all, GH, hprev, R, dWhh, R, true);
+          gemm_tn_par(K, GH, R, TB, dhh_all, GH, hprev, R, dWhh, R, true);
         }
         if (dbih) {
           for (int64_t row = 0; row < TB; ++row) {

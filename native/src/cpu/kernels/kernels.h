@@ -32,6 +32,16 @@ struct KernelTable {
   // C[M,N] = (acc ? C : 0) + A[M,K] * B[N,K]^T
   void (*gemm_nt)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                   T* C, int64_t ldc, bool acc);
+  // Packed right-hand operand for products with a fixed B [N, K] (weights), packed once:
+  // panels of `nr` columns of C each; the layout is private to the ISA that packed it.
+  int nr = 1;
+  int64_t (*packed_size)(int64_t N, int64_t K);  // elements of T
+  void (*pack_nt)(int64_t N, int64_t K, const T* B, int64_t ldb, T* P);
+  // C[M, cols of panels p0..p1) = (acc ? C : 0) + A[M,K] * B^T, B packed by pack_nt of this table.
+  // Disjoint panel ranges may run on different threads.
+  void (*gemm_nt_packed)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc,
+                         bool acc, int64_t p0, int64_t p1);
+
   // C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
   void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                   T* C, int64_t ldc, bool acc);

@@ -15,6 +15,12 @@ template <typename T>
 void gemm_nn(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool);
 template <typename T>
 void gemm_tn(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool);
+template <typename T>
+int64_t packed_size(int64_t, int64_t);
+template <typename T>
+void pack_nt(int64_t, int64_t, const T*, int64_t, T*);
+template <typename T>
+void gemm_nt_packed(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool, int64_t, int64_t);
 
 namespace {
 
@@ -159,6 +165,10 @@ KernelTable<T> make_table() {
   t.gemm_nt = &gemm_nt<T>;
   t.gemm_nn = &gemm_nn<T>;
   t.gemm_tn = &gemm_tn<T>;
+  t.nr = 1;
+  t.packed_size = &packed_size<T>;
+  t.pack_nt = &pack_nt<T>;
+  t.gemm_nt_packed = &gemm_nt_packed<T>;
   t.lstm_fwd = &lstm_fwd<T>;
   t.lstm_hout = &lstm_hout<T>;
   t.lstm_bwd = &lstm_bwd<T>;

@@ -1,0 +1,158 @@
+// thread_pool.cc — see rnnx/thread_pool.h.
+#include "rnnx/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "rnnx/status.h"
+
+namespace rnnx {
+
+int default_threads() {
+  if (const char* e = std::getenv("RNNX_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(e, &end, 10);
+    if (end != e && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(hc > 1024 ? 1024 : hc);
+}
+
+struct ThreadPool::Impl {
+  std::mutex region;  // held by the thread running a parallel region
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::thread> workers;
+  int nthreads = 1;
+  bool stop = false;
+
+  // current region
+  std::atomic<uint64_t> generation{0};
+  // Written by the region's caller before `next` is released; read by workers after acquiring it.
+  std::atomic<const std::function<void(int64_t, int64_t)>*> fn{nullptr};
+  std::atomic<int64_t> n{0}, chunk{0};
+  std::atomic<int> chunks{0};
+  std::atomic<int> next{0};
+  std::atomic<int> pending{0};
+  std::exception_ptr error;
+  std::mutex error_m;
+
+  void run_chunks() {
+    for (;;) {
+      int c = next.fetch_add(1, std::memory_order_acq_rel);
+      if (c >= chunks.load(std::memory_order_relaxed)) return;
+      const int64_t ck = chunk.load(std::memory_order_relaxed);
+      int64_t b = c * ck, e = std::min<int64_t>(n.load(std::memory_order_relaxed), b + ck);
+      try {
+        (*fn.load(std::memory_order_relaxed))(b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(error_m);
+        if (!error) error = std::current_exception();
+      }
+      pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void worker_main() {
+    uint64_t seen = generation.load(std::memory_order_acquire);
+    for (;;) {
+      // spin a little for the next region, then sleep
+      auto t0 = std::chrono::steady_clock::now();
+      bool got = false;
+      for (int i = 0;; ++i) {
+        if (generation.load(std::memory_order_acquire) != seen) {
+          got = true;
+          break;
+        }
+        if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(200)) break;
+        std::this_thread::yield();
+      }
+      if (!got) {
+        std::unique_lock<std::mutex> lk(m);
+        cv.wait(lk, [&] { return stop || generation.load(std::memory_order_acquire) != seen; });
+        if (stop) return;
+      }
+      seen = generation.load(std::memory_order_acquire);
+      run_chunks();
+    }
+  }
+
+  void start(int n_threads) {
+    stop_all();
+    nthreads = n_threads;
+    stop = false;
+    for (int i = 1; i < nthreads; ++i) workers.emplace_back([this] { worker_main(); });
+  }
+
+  void stop_all() {
+    {
+      std::lock_guard<std::mutex> lk(m);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+    workers.clear();
+  }
+};
+
+ThreadPool::ThreadPool() : impl_(new Impl) { impl_->start(default_threads()); }
+
+ThreadPool::~ThreadPool() {
+  impl_->stop_all();
+  delete impl_;
+}
+
+ThreadPool& ThreadPool::global() {
+  // Leaked on purpose: worker threads must not be joined during static destruction (at process
+  // exit other static objects they might touch can already be gone).
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
+}
+
+void ThreadPool::set_threads(int n) {
+  if (n < 1 || n > 1024) throw Error(Code::kInvalidArgument, "threads: expected an integer in 1..1024 but received " + std::to_string(n));
+  std::lock_guard<std::mutex> g(impl_->region);
+  if (n != impl_->nthreads) impl_->start(n);
+}
+
+int ThreadPool::threads() const { return impl_->nthreads; }
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  Impl& p = *impl_;
+  std::unique_lock<std::mutex> region(p.region, std::try_to_lock);
+  const int64_t units = (n + grain - 1) / grain;
+  if (!region.owns_lock() || p.nthreads <= 1 || units <= 1) {
+    fn(0, n);
+    return;
+  }
+  const int64_t parts = std::min<int64_t>(units, p.nthreads);
+  const int64_t per = ((units + parts - 1) / parts) * grain;
+  const int nchunks = static_cast<int>((n + per - 1) / per);
+  p.fn.store(&fn, std::memory_order_relaxed);
+  p.n.store(n, std::memory_order_relaxed);
+  p.chunk.store(per, std::memory_order_relaxed);
+  p.chunks.store(nchunks, std::memory_order_relaxed);
+  p.error = nullptr;
+  p.pending.store(nchunks, std::memory_order_relaxed);
+  p.next.store(0, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lk(p.m);
+    p.generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  p.cv.notify_all();
+  p.run_chunks();
+  while (p.pending.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  if (p.error) std::rethrow_exception(p.error);
+}
+
+}  // namespace rnnx

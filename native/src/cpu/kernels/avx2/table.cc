@@ -1,0 +1,16 @@
+// avx2/table.cc — the avx2 kernels: the generic SIMD kernels of ../simd/ compiled with this
+// directory's ISA flags, in their own namespace (see ../simd/vec.h for why).
+#include <algorithm>
+#include <cstdint>
+#include <immintrin.h>
+
+#include "../kernels.h"
+
+namespace rnnx::cpu::avx2 {
+#define RNNX_ISA_NAME "avx2"
+#include "../simd/vec.h"
+#include "../simd/gemm_impl.h"
+#include "../simd/cells_impl.h"
+#include "../simd/table_body.h"
+#undef RNNX_ISA_NAME
+}  // namespace rnnx::cpu::avx2

@@ -1,0 +1,207 @@
+// simd/gemm_impl.h — float32 GEMMs written against simd/vec.h. Included inside
+// `namespace rnnx::cpu::<isa>` by kernels/<isa>/table.cc only (see vec.h).
+//
+// gemm_nt_packed: C[M,N] (+)= A[M,K] * B[N,K]^T with B packed once (weights) into column panels of
+// NR = 2 vectors: panel p = columns [p*NR, p*NR+NR) stored [K][NR], zero-padded past N. The micro-
+// kernel keeps an MR x NR block of C in registers and, per k, broadcasts MR values of A and loads
+// NR values of B: MR*2 FMAs per 2 loads + MR broadcasts. K is blocked (KC) so a panel slice stays
+// in L1, M is blocked (MC) so a block of A stays in L2.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+constexpr int kNR = 2 * V::kWidth;
+#if defined(__AVX512F__)
+constexpr int kMR = 8;
+#elif defined(__AVX2__)
+constexpr int kMR = 6;
+#else
+constexpr int kMR = 8;
+#endif
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 96;
+
+inline int64_t packed_size_impl(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * kNR * K; }
+
+inline void pack_nt_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) {
+  const int64_t panels = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = P + p * kNR * K;
+    const int64_t j0 = p * kNR;
+    const int64_t nj = std::min<int64_t>(kNR, N - j0);
+    for (int64_t k = 0; k < K; ++k) {
+      float* d = dst + k * kNR;
+      for (int64_t j = 0; j < nj; ++j) d[j] = B[(j0 + j) * ldb + k];
+      for (int64_t j = nj; j < kNR; ++j) d[j] = 0.f;
+    }
+  }
+}
+
+// C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR]; nc <= NR.
+template <int R>
+inline void micro(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc, int nc, bool acc) {
+  V c0[R], c1[R];
+  for (int r = 0; r < R; ++r) {
+    c0[r] = V::zero();
+    c1[r] = V::zero();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const V b0 = V::loadu(Bp + k * kNR);
+    const V b1 = V::loadu(Bp + k * kNR + V::kWidth);
+    for (int r = 0; r < R; ++r) {
+      const V a = V::set1(A[r * lda + k]);
+      c0[r] = V::fmadd(a, b0, c0[r]);
+      c1[r] = V::fmadd(a, b1, c1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float* c = C + r * ldc;
+    if (nc == kNR) {
+      if (acc) {
+        c0[r] = V::add(c0[r], V::loadu(c));
+        c1[r] = V::add(c1[r], V::loadu(c + V::kWidth));
+      }
+      V::storeu(c, c0[r]);
+      V::storeu(c + V::kWidth, c1[r]);
+    } else {
+      const int n0 = std::min(nc, V::kWidth);
+      const int n1 = nc - n0;
+      if (acc) c0[r] = V::add(c0[r], V::load_partial(c, n0));
+      V::store_partial(c, c0[r], n0);
+      if (n1 > 0) {
+        if (acc) c1[r] = V::add(c1[r], V::load_partial(c + V::kWidth, n1));
+        V::store_partial(c + V::kWidth, c1[r], n1);
+      }
+    }
+  }
+}
+
+inline void micro_rows(int rows, int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc, int nc,
+                       bool acc) {
+  switch (rows) {
+    case 1: micro<1>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 2: micro<2>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 3: micro<3>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 4: micro<4>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 5: micro<5>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 6: micro<6>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+#if defined(__AVX512F__) || defined(__ARM_NEON) || defined(__aarch64__)
+    case 7: micro<7>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 8: micro<8>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+#endif
+    default: break;
+  }
+}
+
+// Columns [n0, n1) of C (multiples of kNR except at N), all rows. Thread-safe for disjoint ranges.
+inline void gemm_nt_packed_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                                int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+    const int64_t kc = std::min(kKC, K - k0);
+    const bool a = acc || k0 > 0;
+    for (int64_t i0 = 0; i0 < M; i0 += kMC) {
+      const int64_t mc = std::min(kMC, M - i0);
+      for (int64_t p = p_begin; p < p_end; ++p) {
+        const int64_t j0 = p * kNR;
+        const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
+        const float* Bp = P + p * kNR * K + k0 * kNR;
+        int64_t i = 0;
+        for (; i + kMR <= mc; i += kMR)
+          micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, C + (i0 + i) * ldc + j0, ldc, nc, a);
+        if (i < mc)
+          micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, C + (i0 + i) * ldc + j0, ldc, nc, a);
+      }
+    }
+  }
+}
+
+inline int64_t panel_count(int64_t N) { return (N + kNR - 1) / kNR; }
+
+// ---- unpacked products (backward pass): vectorised along the contiguous dimension ----
+
+// C[M,N] (+)= A[M,K] * B[K,N]: rows of C are combinations of rows of B.
+inline void gemm_nn_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                         float* C, int64_t ldc, bool acc) {
+  constexpr int W = V::kWidth;
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    const float* a = A + i * lda;
+    int64_t j = 0;
+    for (; j + 4 * W <= N; j += 4 * W) {
+      V s0 = acc ? V::loadu(c + j) : V::zero(), s1 = acc ? V::loadu(c + j + W) : V::zero();
+      V s2 = acc ? V::loadu(c + j + 2 * W) : V::zero(), s3 = acc ? V::loadu(c + j + 3 * W) : V::zero();
+      for (int64_t k = 0; k < K; ++k) {
+        const V av = V::set1(a[k]);
+        const float* b = B + k * ldb + j;
+        s0 = V::fmadd(av, V::loadu(b), s0);
+        s1 = V::fmadd(av, V::loadu(b + W), s1);
+        s2 = V::fmadd(av, V::loadu(b + 2 * W), s2);
+        s3 = V::fmadd(av, V::loadu(b + 3 * W), s3);
+      }
+      V::storeu(c + j, s0);
+      V::storeu(c + j + W, s1);
+      V::storeu(c + j + 2 * W, s2);
+      V::storeu(c + j + 3 * W, s3);
+    }
+    for (; j < N; j += W) {
+      const int n = static_cast<int>(std::min<int64_t>(W, N - j));
+      V s = acc ? V::load_partial(c + j, n) : V::zero();
+      for (int64_t k = 0; k < K; ++k) s = V::fmadd(V::set1(a[k]), V::load_partial(B + k * ldb + j, n), s);
+      V::store_partial(c + j, s, n);
+    }
+  }
+}
+
+// C[M,N] (+)= A[K,M]^T * B[K,N]: a sum of K rank-1 updates; C rows stay in cache across k blocks.
+inline void gemm_tn_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                         float* C, int64_t ldc, bool acc) {
+  constexpr int W = V::kWidth;
+  if (!acc)
+    for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, 0.f);
+  constexpr int64_t KB = 64;
+  for (int64_t k0 = 0; k0 < K; k0 += KB) {
+    const int64_t k1 = std::min(K, k0 + KB);
+    for (int64_t i = 0; i < M; ++i) {
+      float* c = C + i * ldc;
+      int64_t j = 0;
+      for (; j + 2 * W <= N; j += 2 * W) {
+        V s0 = V::loadu(c + j), s1 = V::loadu(c + j + W);
+        for (int64_t k = k0; k < k1; ++k) {
+          const V av = V::set1(A[k * lda + i]);
+          s0 = V::fmadd(av, V::loadu(B + k * ldb + j), s0);
+          s1 = V::fmadd(av, V::loadu(B + k * ldb + j + W), s1);
+        }
+        V::storeu(c + j, s0);
+        V::storeu(c + j + W, s1);
+      }
+      for (; j < N; j += W) {
+        const int n = static_cast<int>(std::min<int64_t>(W, N - j));
+        V s = V::load_partial(c + j, n);
+        for (int64_t k = k0; k < k1; ++k) s = V::fmadd(V::set1(A[k * lda + i]), V::load_partial(B + k * ldb + j, n), s);
+        V::store_partial(c + j, s, n);
+      }
+    }
+  }
+}
+
+// C[M,N] (+)= A[M,K] * B[N,K]^T without packing (dot products along K): for small or one-off products.
+inline void gemm_nt_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                         float* C, int64_t ldc, bool acc) {
+  constexpr int W = V::kWidth;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    for (int64_t j = 0; j < N; ++j) {
+      const float* b = B + j * ldb;
+      V s = V::zero();
+      int64_t k = 0;
+      for (; k + W <= K; k += W) s = V::fmadd(V::loadu(a + k), V::loadu(b + k), s);
+      if (k < K) {
+        const int n = static_cast<int>(K - k);
+        s = V::fmadd(V::load_partial(a + k, n), V::load_partial(b + k, n), s);
+      }
+      const float v = V::reduce(s);
+      C[i * ldc + j] = acc ? C[i * ldc + j] + v : v;
+    }
+  }
+}
