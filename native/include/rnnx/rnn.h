@@ -24,6 +24,12 @@
 
 namespace rnnx {
 
+/// Precision of the weights in inference-only forward passes (forward without a tape). Training
+/// (forward with a tape, backward) always uses float32 weights. bf16: weights rounded to bfloat16;
+/// int8: symmetric per-row quantisation (scale = max|row| / 127). Activations and accumulation stay
+/// float32. Float32 models only.
+enum class Precision : int { kFloat32 = 0, kBf16 = 1, kInt8 = 2 };
+
 enum class ParamKind : int { kWeightIh = 0, kWeightHh = 1, kBiasIh = 2, kBiasHh = 3, kWeightHr = 4 };
 
 /// One named parameter inside the flat weight buffer, in PyTorch's state-dict order and naming
@@ -102,6 +108,11 @@ class Rnn {
   void set_weights(const T* weights, int64_t count);
   uint64_t weights_version() const { return version_; }
 
+  /// Sets the inference weight precision (see Precision). Throws kInvalidArgument on a float64
+  /// model for anything but kFloat32.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
+
   /// Validates lengths (1..seq_len each) and shapes; throws kShapeMismatch / kInvalidArgument.
   void check_call(int64_t seq_len, int64_t batch, const int32_t* lengths) const;
 
@@ -123,6 +134,7 @@ class Rnn {
   std::vector<int64_t> offsets_;  // [L*D*5] offset of each ParamKind, -1 if absent
   Buffer<T> w_;
   uint64_t version_ = 1;
+  Precision precision_ = Precision::kFloat32;
   std::unique_ptr<Workspace> ws_;
 
  public:

@@ -18,11 +18,25 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "../cpu/dispatch.h"
 #include "rnnx/thread_pool.h"
 
 namespace rnnx {
+
+// One weight matrix packed for the kernel table: always in the working type, and also in bf16 or
+// int8 when the inference precision asks for it.
+template <typename T>
+struct PackedMat {
+  Buffer<T> f;
+  Buffer<uint16_t> b16;
+  Buffer<int8_t> q;
+  Buffer<float> scale;
+  int64_t bytes() const {
+    return static_cast<int64_t>(f.capacity() * sizeof(T) + b16.capacity() * 2 + q.capacity() + scale.capacity() * 4);
+  }
+};
 
 template <typename T>
 struct Rnn<T>::Workspace {
@@ -32,11 +46,12 @@ struct Rnn<T>::Workspace {
   Buffer<T> g[2], dpre, dhh, rhall, dh, dc, dstep, dhhstep, dhout, dhnew, dhprev, drh, hfull;
   // Weights packed for the kernel table in use (re-packed when the table or the weights change).
   struct Packed {
-    Buffer<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
+    PackedMat<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
   };
   std::vector<Packed> packed;
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
+  Precision packed_precision = Precision::kFloat32;
 
   int64_t bytes() const {
     int64_t n = 0;
@@ -44,8 +59,7 @@ struct Rnn<T>::Workspace {
                                &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
                                &hfull})
       n += static_cast<int64_t>(b->capacity() * sizeof(T));
-    for (const Packed& p : packed)
-      n += static_cast<int64_t>((p.ih.capacity() + p.hh.capacity() + p.hn.capacity() + p.hr.capacity()) * sizeof(T));
+    for (const Packed& p : packed) n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes();
     return n;
   }
 };
@@ -79,23 +93,25 @@ bool worth_parallel(int64_t M, int64_t N, int64_t K) {
   return ThreadPool::global().threads() > 1 && M * N * K >= kParallelWork;
 }
 
-// C[M,N] = A[M,K] * W^T with W packed by K.pack_nt; split over rows (large M) or column panels.
+// C[M,N] = A[M,K] * W^T with W packed (in precision `prec`); split over rows (large M) or column panels.
 template <typename T>
-void gemm_w(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* P, T* C,
-            int64_t ldc) {
+void gemm_w(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
+            const PackedMat<T>& P, T* C, int64_t ldc) {
   const int64_t panels = (N + K.nr - 1) / K.nr;
-  if (!worth_parallel(M, N, Kd)) {
-    K.gemm_nt_packed(M, N, Kd, A, lda, P, C, ldc, false, 0, panels);
-    return;
-  }
+  auto run = [&](int64_t m, const T* a, T* c, int64_t p0, int64_t p1) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (prec == Precision::kBf16) return K.gemm_nt_bf16(m, N, Kd, a, lda, P.b16.data(), c, ldc, false, p0, p1);
+      if (prec == Precision::kInt8) return K.gemm_nt_i8(m, N, Kd, a, lda, P.q.data(), P.scale.data(), c, ldc, false, p0, p1);
+    }
+    K.gemm_nt_packed(m, N, Kd, a, lda, P.f.data(), c, ldc, false, p0, p1);
+  };
+  if (!worth_parallel(M, N, Kd)) return run(M, A, C, 0, panels);
   ThreadPool& pool = ThreadPool::global();
   if (M >= 64 * pool.threads()) {
-    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) {
-      K.gemm_nt_packed(e - b, N, Kd, A + b * lda, lda, P, C + b * ldc, ldc, false, 0, panels);
-    });
+    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) { run(e - b, A + b * lda, C + b * ldc, 0, panels); });
   } else {
     const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { K.gemm_nt_packed(M, N, Kd, A, lda, P, C, ldc, false, b, e); });
+    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run(M, A, C, b, e); });
   }
 }
 
@@ -166,6 +182,15 @@ void Rnn<T>::set_weights(const T* weights, int64_t count) {
 }
 
 template <typename T>
+void Rnn<T>::set_precision(Precision p) {
+  const int v = static_cast<int>(p);
+  if (v < 0 || v > 2) throw Error(Code::kInvalidArgument, "precision: expected float32, bf16 or int8");
+  if (!std::is_same_v<T, float> && p != Precision::kFloat32)
+    throw Error(Code::kInvalidArgument, "precision: bf16 and int8 weights need a float32 model");
+  precision_ = p;
+}
+
+template <typename T>
 int64_t Rnn<T>::native_bytes() const {
   return static_cast<int64_t>(w_.capacity() * sizeof(T)) + (ws_ ? ws_->bytes() : 0);
 }
@@ -205,11 +230,26 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     const bool lbr = cfg_.linear_before_reset;
 
     // weights packed for this kernel table (once; again after set_weights or an ISA change)
-    if (ws.packed_table != static_cast<const void*>(&K) || ws.packed_version != version_) {
+    if (ws.packed_table != static_cast<const void*>(&K) || ws.packed_version != version_ ||
+        ws.packed_precision != precision_) {
       ws.packed.resize(static_cast<size_t>(L * D));
-      auto pack = [&](Buffer<T>& dst, int64_t N, int64_t Kd, const T* W) {
-        dst.resize(static_cast<size_t>(K.packed_size(N, Kd)));
-        K.pack_nt(N, Kd, W, Kd, dst.data());
+      auto pack = [&](PackedMat<T>& dst, int64_t N, int64_t Kd, const T* W) {
+        const int64_t n = K.packed_size(N, Kd);
+        dst.f.resize(static_cast<size_t>(n));
+        K.pack_nt(N, Kd, W, Kd, dst.f.data());
+        Buffer<uint16_t>().swap(dst.b16);
+        Buffer<int8_t>().swap(dst.q);
+        Buffer<float>().swap(dst.scale);
+        if constexpr (std::is_same_v<T, float>) {
+          if (precision_ == Precision::kBf16) {
+            dst.b16.resize(static_cast<size_t>(n));
+            K.pack_nt_bf16(N, Kd, W, Kd, dst.b16.data());
+          } else if (precision_ == Precision::kInt8) {
+            dst.q.resize(static_cast<size_t>(n));
+            dst.scale.resize(static_cast<size_t>(((N + K.nr - 1) / K.nr) * K.nr));
+            K.pack_nt_i8(N, Kd, W, Kd, dst.q.data(), dst.scale.data());
+          }
+        }
       };
       for (int64_t l = 0; l < L; ++l)
         for (int64_t d = 0; d < D; ++d) {
@@ -226,7 +266,10 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         }
       ws.packed_table = &K;
       ws.packed_version = version_;
+      ws.packed_precision = precision_;
     }
+    // reduced precision serves inference only; a recorded (training) pass uses float32 weights
+    const Precision prec = tape ? Precision::kFloat32 : precision_;
 
     std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
@@ -282,7 +325,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         T* c = ws.c.data();
 
         // 1. input projection for all steps at once
-        gemm_w(K, TT * B, GH, in, xin, in, pk.ih.data(), xw, GH);
+        gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
         if (bih || bhh) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
@@ -320,9 +363,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         for (int64_t s = 0; s < max_len; ++s) {
           // 2a. recurrent term for every row (finished rows are computed and ignored)
           if (cell == CellType::kGru && !lbr) {
-            gemm_w(K, B, 2 * H, H, h, H, pk.hh.data(), hh, GH);
+            gemm_w(K, prec, B, 2 * H, H, h, H, pk.hh, hh, GH);
           } else {
-            gemm_w(K, B, GH, R, h, R, pk.hh.data(), hh, GH);
+            gemm_w(K, prec, B, GH, R, h, R, pk.hh, hh, GH);
           }
           if (cell == CellType::kGru && bhh) {
             const int64_t nb = lbr ? GH : 2 * H;
@@ -352,7 +395,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 if (td) std::memcpy(td->c.data() + row * H, c + b * H, sizeof(T) * H);
               }
               if (P > 0) {
-                gemm_w(K, B, P, H, hout, H, pk.hr.data(), ws.hproj.data(), P);
+                gemm_w(K, prec, B, P, H, hout, H, pk.hr, ws.hproj.data(), P);
                 for (int64_t b = 0; b < B; ++b)
                   if (s < lens[b]) std::memcpy(h + b * P, ws.hproj.data() + b * P, sizeof(T) * P);
               }
@@ -369,7 +412,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                   const int64_t row = t_of(s, b) * B + b;
                   K.gru_reset(cp, H, xw + row * GH, hh + b * GH, h + b * H, rh + b * H);
                 }
-                gemm_w(K, B, H, H, rh, H, pk.hn.data(), hh + 2 * H, GH);
+                gemm_w(K, prec, B, H, H, rh, H, pk.hn, hh + 2 * H, GH);
                 if (bhh)
                   for (int64_t b = 0; b < B; ++b)
                     for (int64_t k = 0; k < H; ++k) hh[b * GH + 2 * H + k] += bhh[2 * H + k];

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "cpu_features.h"
 #include "rnnx/status.h"
@@ -129,6 +130,20 @@ std::vector<std::string> supported_isas() {
 }
 
 std::string selected_isa() { return kIsaNames[state().selected.load()]; }
+
+double fma_peak_gflops(int threads, double seconds) {
+  if (threads < 1 || threads > 1024) throw Error(Code::kInvalidArgument, "threads: expected an integer in 1..1024");
+  if (!(seconds > 0 && seconds <= 10)) throw Error(Code::kInvalidArgument, "seconds: expected a number in (0, 10]");
+  const KernelTable<float>& t = kernels_f32();
+  std::vector<double> r(static_cast<size_t>(threads), 0.0);
+  std::vector<std::thread> th;
+  for (int i = 1; i < threads; ++i) th.emplace_back([&, i] { r[i] = t.fma_peak(seconds); });
+  r[0] = t.fma_peak(seconds);
+  for (auto& x : th) x.join();
+  double sum = 0;
+  for (double v : r) sum += v;
+  return sum;
+}
 
 void set_isa(const std::string& name) {
   int want = parse(name);

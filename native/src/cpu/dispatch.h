@@ -27,6 +27,9 @@ std::vector<std::string> compiled_isas();
 std::vector<std::string> supported_isas();
 /// The ISA in use.
 std::string selected_isa();
+/// Multiply-add peak of the selected ISA on `threads` threads running at once, in GFLOP/s.
+double fma_peak_gflops(int threads, double seconds);
+
 /// Lowers (or restores) the ISA. Throws Error(kInvalidArgument) for an unknown name or one this
 /// machine does not support. Not thread-safe against running kernels: call when idle.
 void set_isa(const std::string& name);

@@ -42,6 +42,16 @@ struct KernelTable {
   void (*gemm_nt_packed)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc,
                          bool acc, int64_t p0, int64_t p1);
 
+  // Reduced-precision packed weights (inference only; float32 tables): the same panel layout as
+  // pack_nt with bf16 values (round to nearest even), or int8 values with one float scale per row of
+  // B (= column of C; scale = max|row| / 127). Products accumulate in float32.
+  void (*pack_nt_bf16)(int64_t N, int64_t K, const T* B, int64_t ldb, uint16_t* P);
+  void (*gemm_nt_bf16)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const uint16_t* P, T* C, int64_t ldc,
+                       bool acc, int64_t p0, int64_t p1);
+  void (*pack_nt_i8)(int64_t N, int64_t K, const T* B, int64_t ldb, int8_t* P, float* scales);
+  void (*gemm_nt_i8)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const int8_t* P, const float* scales, T* C,
+                     int64_t ldc, bool acc, int64_t p0, int64_t p1);
+
   // C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
   void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                   T* C, int64_t ldc, bool acc);
@@ -76,6 +86,10 @@ struct KernelTable {
                         const T* drh, T* dxw, T* dhh, T* dh_prev);
   // r*h_prev from what forward stored (for the !lbr weight gradient of Rn).
   void (*gru_rh)(const CellParams<T>& p, int64_t H, const T* store, const T* h_prev, T* rh);
+
+  // Measures this ISA's multiply-add throughput on the calling thread for about `seconds`:
+  // returns GFLOP/s (2 FLOPs per multiply-add), the peak the benchmarks compare against.
+  double (*fma_peak)(double seconds) = nullptr;
 
   // RNN. h = f(clip(pre)); dpre = dh * f'(pre).
   void (*rnn_fwd)(const CellParams<T>& p, int64_t H, const T* pre, T* h);

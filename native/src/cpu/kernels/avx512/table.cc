@@ -1,6 +1,9 @@
 // avx512/table.cc — the avx512 kernels: the generic SIMD kernels of ../simd/ compiled with this
 // directory's ISA flags, in their own namespace (see ../simd/vec.h for why).
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <immintrin.h>
 

@@ -2,7 +2,9 @@
 // Gate blocks and equations as in rnnx/cell.h. Every activation is applied to clip(pre), with
 // clip's gradient mask in the backward pass; derivatives are computed from the stored
 // pre-activations, so every ONNX activation (including non-invertible ones) has an exact gradient.
+#include <chrono>
 #include <cstdint>
+#include <type_traits>
 
 #include "../kernels.h"
 #include "activations.h"
@@ -15,6 +17,11 @@ template <typename T>
 void gemm_nn(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool);
 template <typename T>
 void gemm_tn(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool);
+void pack_nt_bf16(int64_t, int64_t, const float*, int64_t, uint16_t*);
+void gemm_nt_bf16(int64_t, int64_t, int64_t, const float*, int64_t, const uint16_t*, float*, int64_t, bool, int64_t, int64_t);
+void pack_nt_i8(int64_t, int64_t, const float*, int64_t, int8_t*, float*);
+void gemm_nt_i8(int64_t, int64_t, int64_t, const float*, int64_t, const int8_t*, const float*, float*, int64_t, bool, int64_t,
+                int64_t);
 template <typename T>
 int64_t packed_size(int64_t, int64_t);
 template <typename T>
@@ -157,6 +164,24 @@ void rnn_bwd(const CellParams<T>& p, int64_t H, const T* pre, const T* dh, T* dp
   for (int64_t j = 0; j < H; ++j) dpre[j] = dh[j] * a.df(pre[j]);
 }
 
+// Scalar multiply-add throughput (8 independent chains), for the benchmarks' baseline.
+double scalar_peak(double seconds) {
+  float a[8];
+  for (int i = 0; i < 8; ++i) a[i] = 1.0f + 1e-3f * static_cast<float>(i);
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t iters = 0;
+  double el = 0;
+  do {
+    for (int r = 0; r < 1000; ++r)
+      for (int i = 0; i < 8; ++i) a[i] = a[i] * 0.999999f + 1e-7f;
+    iters += 1000;
+    el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (el < seconds);
+  volatile float keep = a[0] + a[7];
+  (void)keep;
+  return static_cast<double>(iters) * 8.0 * 2.0 / el / 1e9;
+}
+
 template <typename T>
 KernelTable<T> make_table() {
   KernelTable<T> t;
@@ -179,6 +204,18 @@ KernelTable<T> make_table() {
   t.gru_rh = &gru_rh<T>;
   t.rnn_fwd = &rnn_fwd<T>;
   t.rnn_bwd = &rnn_bwd<T>;
+  t.fma_peak = &scalar_peak;
+  if constexpr (std::is_same_v<T, float>) {
+    t.pack_nt_bf16 = &pack_nt_bf16;
+    t.gemm_nt_bf16 = &gemm_nt_bf16;
+    t.pack_nt_i8 = &pack_nt_i8;
+    t.gemm_nt_i8 = &gemm_nt_i8;
+  } else {
+    t.pack_nt_bf16 = nullptr;
+    t.gemm_nt_bf16 = nullptr;
+    t.pack_nt_i8 = nullptr;
+    t.gemm_nt_i8 = nullptr;
+  }
   return t;
 }
 

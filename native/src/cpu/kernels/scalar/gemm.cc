@@ -1,6 +1,9 @@
 // gemm.cc — reference matrix products (row-major). Straightforward loops in an order that keeps
 // the innermost loop contiguous; accumulation in the element type.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "../kernels.h"
 
@@ -74,6 +77,64 @@ void gemm_nt_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, co
                     int64_t p0, int64_t p1) {
   (void)N;
   gemm_nt<T>(M, p1 - p0, K, A, lda, P + p0 * K, K, C + p0, ldc, acc);
+}
+
+// ---- reduced precision (float tables only) ----
+namespace {
+uint16_t to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN stays NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return static_cast<uint16_t>(u >> 16);
+}
+float from_bf16(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+}  // namespace
+
+void pack_nt_bf16(int64_t N, int64_t K, const float* B, int64_t ldb, uint16_t* P) {
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) P[j * K + k] = to_bf16(B[j * ldb + k]);
+}
+
+void gemm_nt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* P, float* C, int64_t ldc,
+                  bool acc, int64_t p0, int64_t p1) {
+  (void)N;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = p0; j < p1; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[i * lda + k] * from_bf16(P[j * K + k]);
+      C[i * ldc + j] = acc ? C[i * ldc + j] + s : s;
+    }
+}
+
+void pack_nt_i8(int64_t N, int64_t K, const float* B, int64_t ldb, int8_t* P, float* scales) {
+  for (int64_t j = 0; j < N; ++j) {
+    float mx = 0;
+    for (int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(B[j * ldb + k]));
+    const float sc = mx > 0 ? mx / 127.f : 1.f;
+    scales[j] = sc;
+    for (int64_t k = 0; k < K; ++k) {
+      float q = std::nearbyint(B[j * ldb + k] / sc);
+      P[j * K + k] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, q)));
+    }
+  }
+}
+
+void gemm_nt_i8(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const int8_t* P, const float* scales, float* C,
+                int64_t ldc, bool acc, int64_t p0, int64_t p1) {
+  (void)N;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = p0; j < p1; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[i * lda + k] * static_cast<float>(P[j * K + k]);
+      s *= scales[j];
+      C[i * ldc + j] = acc ? C[i * ldc + j] + s : s;
+    }
 }
 
 template int64_t packed_size<float>(int64_t, int64_t);

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 constexpr int kNR = 2 * V::kWidth;
 #if defined(__AVX512F__)
@@ -38,21 +40,34 @@ inline void pack_nt_impl(int64_t N, int64_t K, const float* B, int64_t ldb, floa
   }
 }
 
-// C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR]; nc <= NR.
-template <int R>
-inline void micro(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc, int nc, bool acc) {
+inline V loadw(const float* p) { return V::loadu(p); }
+inline V loadw(const uint16_t* p) { return V::load_bf16(p); }
+inline V loadw(const int8_t* p) { return V::load_i8(p); }
+
+// C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR] (times the per-column
+// scales `sc` when given); nc <= NR.
+template <int R, typename W>
+inline void micro(int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C, int64_t ldc, int nc,
+                  bool acc) {
   V c0[R], c1[R];
   for (int r = 0; r < R; ++r) {
     c0[r] = V::zero();
     c1[r] = V::zero();
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const V b0 = V::loadu(Bp + k * kNR);
-    const V b1 = V::loadu(Bp + k * kNR + V::kWidth);
+    const V b0 = loadw(Bp + k * kNR);
+    const V b1 = loadw(Bp + k * kNR + V::kWidth);
     for (int r = 0; r < R; ++r) {
       const V a = V::set1(A[r * lda + k]);
       c0[r] = V::fmadd(a, b0, c0[r]);
       c1[r] = V::fmadd(a, b1, c1[r]);
+    }
+  }
+  if (sc) {
+    const V s0 = V::loadu(sc), s1 = V::loadu(sc + V::kWidth);
+    for (int r = 0; r < R; ++r) {
+      c0[r] = V::mul(c0[r], s0);
+      c1[r] = V::mul(c1[r], s1);
     }
   }
   for (int r = 0; r < R; ++r) {
@@ -77,43 +92,100 @@ inline void micro(int64_t kc, const float* A, int64_t lda, const float* Bp, floa
   }
 }
 
-inline void micro_rows(int rows, int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc, int nc,
-                       bool acc) {
+template <typename W>
+inline void micro_rows(int rows, int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C,
+                       int64_t ldc, int nc, bool acc) {
   switch (rows) {
-    case 1: micro<1>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 2: micro<2>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 3: micro<3>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 4: micro<4>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 5: micro<5>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 6: micro<6>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 1: micro<1>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 2: micro<2>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 3: micro<3>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 4: micro<4>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 5: micro<5>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 6: micro<6>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
 #if defined(__AVX512F__) || defined(__ARM_NEON) || defined(__aarch64__)
-    case 7: micro<7>(kc, A, lda, Bp, C, ldc, nc, acc); break;
-    case 8: micro<8>(kc, A, lda, Bp, C, ldc, nc, acc); break;
+    case 7: micro<7>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 8: micro<8>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
 #endif
     default: break;
   }
 }
 
-// Columns [n0, n1) of C (multiples of kNR except at N), all rows. Thread-safe for disjoint ranges.
-inline void gemm_nt_packed_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* P, float* C,
-                                int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
-  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-    const int64_t kc = std::min(kKC, K - k0);
+// Panels [p_begin, p_end) of C's columns, all rows. Thread-safe for disjoint panel ranges.
+// With scales (int8), K is not blocked: the scale applies to the whole sum.
+template <typename W>
+inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const W* P, const float* scales,
+                        float* C, int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  const int64_t KC = scales ? K : kKC;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
     const bool a = acc || k0 > 0;
     for (int64_t i0 = 0; i0 < M; i0 += kMC) {
       const int64_t mc = std::min(kMC, M - i0);
       for (int64_t p = p_begin; p < p_end; ++p) {
         const int64_t j0 = p * kNR;
         const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
-        const float* Bp = P + p * kNR * K + k0 * kNR;
+        const W* Bp = P + p * kNR * K + k0 * kNR;
+        const float* sc = scales ? scales + j0 : nullptr;
         int64_t i = 0;
         for (; i + kMR <= mc; i += kMR)
-          micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, C + (i0 + i) * ldc + j0, ldc, nc, a);
+          micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
         if (i < mc)
-          micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, C + (i0 + i) * ldc + j0, ldc, nc, a);
+          micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc,
+                     a);
       }
     }
   }
+}
+
+inline void gemm_nt_packed_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                                int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  gemm_panels<float>(M, N, K, A, lda, P, nullptr, C, ldc, acc, p_begin, p_end);
+}
+
+inline void gemm_nt_bf16_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* P, float* C,
+                              int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  gemm_panels<uint16_t>(M, N, K, A, lda, P, nullptr, C, ldc, acc, p_begin, p_end);
+}
+
+inline void gemm_nt_i8_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const int8_t* P,
+                            const float* scales, float* C, int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  gemm_panels<int8_t>(M, N, K, A, lda, P, scales, C, ldc, acc, p_begin, p_end);
+}
+
+inline uint16_t bf16_round(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+inline void pack_nt_bf16_impl(int64_t N, int64_t K, const float* B, int64_t ldb, uint16_t* P) {
+  const int64_t panels = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < kNR; ++j) {
+        const int64_t col = p * kNR + j;
+        P[(p * K + k) * kNR + j] = col < N ? bf16_round(B[col * ldb + k]) : 0;
+      }
+}
+
+// Scales are stored per padded column (panels * NR floats; padding columns get scale 1).
+inline void pack_nt_i8_impl(int64_t N, int64_t K, const float* B, int64_t ldb, int8_t* P, float* scales) {
+  const int64_t panels = (N + kNR - 1) / kNR;
+  for (int64_t col = 0; col < panels * kNR; ++col) {
+    float mx = 0;
+    if (col < N)
+      for (int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(B[col * ldb + k]));
+    scales[col] = mx > 0 ? mx / 127.f : 1.f;
+  }
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < kNR; ++j) {
+        const int64_t col = p * kNR + j;
+        float q = col < N ? std::nearbyint(B[col * ldb + k] / scales[col]) : 0.f;
+        P[(p * K + k) * kNR + j] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, q)));
+      }
 }
 
 inline int64_t panel_count(int64_t N) { return (N + kNR - 1) / kNR; }
