@@ -129,6 +129,9 @@ class Rnn {
 
  private:
   struct Workspace;
+  // Packs the weights for `table` (a cpu::KernelTable<T>): the forward set, and with `backward`
+  // also the transposed set the backward products use. Repacks after weight / ISA / precision changes.
+  void ensure_packed(const void* table, bool backward);
   RnnConfig cfg_;
   std::vector<ParamSpec> params_;
   std::vector<int64_t> offsets_;  // [L*D*5] offset of each ParamKind, -1 if absent

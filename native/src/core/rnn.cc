@@ -47,11 +47,16 @@ struct Rnn<T>::Workspace {
   // Weights packed for the kernel table in use (re-packed when the table or the weights change).
   struct Packed {
     PackedMat<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
+    PackedMat<T> ih_t, hh_t, hn_t, hr_t;  // the same as [K, N] operands of C = A * W (backward)
   };
   std::vector<Packed> packed;
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
   Precision packed_precision = Precision::kFloat32;
+  const void* packed_bwd_table = nullptr;
+  uint64_t packed_bwd_version = 0;
+  // backward scratch: transposed gate gradients and packed activations for the weight gradients
+  Buffer<T> gT, actp;
 
   int64_t bytes() const {
     int64_t n = 0;
@@ -59,7 +64,10 @@ struct Rnn<T>::Workspace {
                                &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
                                &hfull})
       n += static_cast<int64_t>(b->capacity() * sizeof(T));
-    for (const Packed& p : packed) n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes();
+    for (const Packed& p : packed)
+      n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes() + p.ih_t.bytes() + p.hh_t.bytes() + p.hn_t.bytes() +
+           p.hr_t.bytes();
+    n += static_cast<int64_t>((gT.capacity() + actp.capacity()) * sizeof(T));
     return n;
   }
 };
@@ -93,17 +101,28 @@ bool worth_parallel(int64_t M, int64_t N, int64_t K) {
   return ThreadPool::global().threads() > 1 && M * N * K >= kParallelWork;
 }
 
-// C[M,N] = A[M,K] * W^T with W packed (in precision `prec`); split over rows (large M) or column panels.
+template <typename T>
+void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
+            const T* Pf, const PackedMat<T>& P, T* C, int64_t ldc, bool acc);
+
+// C[M,N] (+)= A[M,K] * W^T with W packed (in precision `prec`); split over rows (large M) or panels.
 template <typename T>
 void gemm_w(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
-            const PackedMat<T>& P, T* C, int64_t ldc) {
+            const PackedMat<T>& P, T* C, int64_t ldc, bool acc = false) {
+  gemm_p(K, prec, M, N, Kd, A, lda, P.f.data(), P, C, ldc, acc);
+}
+
+// The same with the float panels given directly (for operands packed per call).
+template <typename T>
+void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
+            const T* Pf, const PackedMat<T>& P, T* C, int64_t ldc, bool acc) {
   const int64_t panels = (N + K.nr - 1) / K.nr;
   auto run = [&](int64_t m, const T* a, T* c, int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>) {
-      if (prec == Precision::kBf16) return K.gemm_nt_bf16(m, N, Kd, a, lda, P.b16.data(), c, ldc, false, p0, p1);
-      if (prec == Precision::kInt8) return K.gemm_nt_i8(m, N, Kd, a, lda, P.q.data(), P.scale.data(), c, ldc, false, p0, p1);
+      if (prec == Precision::kBf16) return K.gemm_nt_bf16(m, N, Kd, a, lda, P.b16.data(), c, ldc, acc, p0, p1);
+      if (prec == Precision::kInt8) return K.gemm_nt_i8(m, N, Kd, a, lda, P.q.data(), P.scale.data(), c, ldc, acc, p0, p1);
     }
-    K.gemm_nt_packed(m, N, Kd, a, lda, P.f.data(), c, ldc, false, p0, p1);
+    K.gemm_nt_packed(m, N, Kd, a, lda, Pf, c, ldc, acc, p0, p1);
   };
   if (!worth_parallel(M, N, Kd)) return run(M, A, C, 0, panels);
   ThreadPool& pool = ThreadPool::global();
@@ -113,29 +132,6 @@ void gemm_w(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
     const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
     pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run(M, A, C, b, e); });
   }
-}
-
-// C[M,N] (+)= A[M,K] * B[K,N], split over rows, or over columns when there are few rows.
-template <typename T>
-void gemm_nn_par(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* B,
-                 int64_t ldb, T* C, int64_t ldc, bool acc) {
-  if (!worth_parallel(M, N, Kd)) return K.gemm_nn(M, N, Kd, A, lda, B, ldb, C, ldc, acc);
-  ThreadPool& pool = ThreadPool::global();
-  if (M >= 4 * pool.threads()) {
-    pool.parallel_for(M, 1, [&](int64_t b, int64_t e) { K.gemm_nn(e - b, N, Kd, A + b * lda, lda, B, ldb, C + b * ldc, ldc, acc); });
-  } else {
-    pool.parallel_for(N, 64, [&](int64_t b, int64_t e) { K.gemm_nn(M, e - b, Kd, A, lda, B + b, ldb, C + b, ldc, acc); });
-  }
-}
-
-// C[M,N] (+)= A[K,M]^T * B[K,N], split over the rows of C.
-template <typename T>
-void gemm_tn_par(const cpu::KernelTable<T>& K, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda, const T* B,
-                 int64_t ldb, T* C, int64_t ldc, bool acc) {
-  if (!worth_parallel(M, N, Kd)) return K.gemm_tn(M, N, Kd, A, lda, B, ldb, C, ldc, acc);
-  ThreadPool::global().parallel_for(M, 8, [&](int64_t b, int64_t e) {
-    K.gemm_tn(e - b, N, Kd, A + b, lda, B, ldb, C + b * ldc, ldc, acc);
-  });
 }
 
 // Wraps a computation so that allocation failures surface as rnnx::Error.
@@ -215,6 +211,76 @@ void Rnn<T>::check_call(int64_t seq_len, int64_t batch, const int32_t* lengths) 
 }
 
 template <typename T>
+void Rnn<T>::ensure_packed(const void* table, bool backward) {
+  const cpu::KernelTable<T>& K = *static_cast<const cpu::KernelTable<T>*>(table);
+  Workspace& ws = *ws_;
+  const int64_t L = cfg_.num_layers, D = cfg_.dirs(), H = cfg_.hidden_size, R = cfg_.state_size(), P = cfg_.proj_size;
+  const int64_t GH = cfg_.gates() * H;
+  const CellType cell = cfg_.cell;
+  const bool lbr = cfg_.linear_before_reset;
+  ws.packed.resize(static_cast<size_t>(L * D));
+  if (ws.packed_table != table || ws.packed_version != version_ || ws.packed_precision != precision_) {
+    auto pack = [&](PackedMat<T>& dst, int64_t N, int64_t Kd, const T* W) {
+      const int64_t n = K.packed_size(N, Kd);
+      dst.f.resize(static_cast<size_t>(n));
+      K.pack_nt(N, Kd, W, Kd, dst.f.data());
+      Buffer<uint16_t>().swap(dst.b16);
+      Buffer<int8_t>().swap(dst.q);
+      Buffer<float>().swap(dst.scale);
+      if constexpr (std::is_same_v<T, float>) {
+        if (precision_ == Precision::kBf16) {
+          dst.b16.resize(static_cast<size_t>(n));
+          K.pack_nt_bf16(N, Kd, W, Kd, dst.b16.data());
+        } else if (precision_ == Precision::kInt8) {
+          dst.q.resize(static_cast<size_t>(n));
+          dst.scale.resize(static_cast<size_t>(((N + K.nr - 1) / K.nr) * K.nr));
+          K.pack_nt_i8(N, Kd, W, Kd, dst.q.data(), dst.scale.data());
+        }
+      }
+    };
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t d = 0; d < D; ++d) {
+        auto& pk = ws.packed[l * D + d];
+        pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
+        const T* Whh = param(l, d, ParamKind::kWeightHh);
+        if (cell == CellType::kGru && !lbr) {
+          pack(pk.hh, 2 * H, H, Whh);
+          pack(pk.hn, H, H, Whh + 2 * H * H);
+        } else {
+          pack(pk.hh, GH, R, Whh);
+        }
+        if (P > 0) pack(pk.hr, P, H, param(l, d, ParamKind::kWeightHr));
+      }
+    ws.packed_table = table;
+    ws.packed_version = version_;
+    ws.packed_precision = precision_;
+  }
+  if (backward && (ws.packed_bwd_table != table || ws.packed_bwd_version != version_)) {
+    // W as the [K, N] operand of C = A * W: C = dGates * W_ih gives dX, dGates * W_hh gives dh, ...
+    auto pack_t = [&](PackedMat<T>& dst, int64_t N, int64_t Kd, const T* W, int64_t ldw) {
+      dst.f.resize(static_cast<size_t>(K.packed_size(N, Kd)));
+      K.pack_kn(N, Kd, W, ldw, dst.f.data());
+    };
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t d = 0; d < D; ++d) {
+        auto& pk = ws.packed[l * D + d];
+        const int64_t in = cfg_.layer_input_size(l);
+        pack_t(pk.ih_t, in, GH, param(l, d, ParamKind::kWeightIh), in);
+        const T* Whh = param(l, d, ParamKind::kWeightHh);
+        if (cell == CellType::kGru && !lbr) {
+          pack_t(pk.hh_t, H, 2 * H, Whh, H);
+          pack_t(pk.hn_t, H, H, Whh + 2 * H * H, H);
+        } else {
+          pack_t(pk.hh_t, R, GH, Whh, R);
+        }
+        if (P > 0) pack_t(pk.hr_t, H, P, param(l, d, ParamKind::kWeightHr), H);
+      }
+    ws.packed_bwd_table = table;
+    ws.packed_bwd_version = version_;
+  }
+}
+
+template <typename T>
 void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
   check_call(a.seq_len, a.batch, a.lengths);
   if (!a.x || !a.y) throw Error(Code::kInvalidArgument, "forward: x and y are required");
@@ -229,45 +295,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     const CellType cell = cfg_.cell;
     const bool lbr = cfg_.linear_before_reset;
 
-    // weights packed for this kernel table (once; again after set_weights or an ISA change)
-    if (ws.packed_table != static_cast<const void*>(&K) || ws.packed_version != version_ ||
-        ws.packed_precision != precision_) {
-      ws.packed.resize(static_cast<size_t>(L * D));
-      auto pack = [&](PackedMat<T>& dst, int64_t N, int64_t Kd, const T* W) {
-        const int64_t n = K.packed_size(N, Kd);
-        dst.f.resize(static_cast<size_t>(n));
-        K.pack_nt(N, Kd, W, Kd, dst.f.data());
-        Buffer<uint16_t>().swap(dst.b16);
-        Buffer<int8_t>().swap(dst.q);
-        Buffer<float>().swap(dst.scale);
-        if constexpr (std::is_same_v<T, float>) {
-          if (precision_ == Precision::kBf16) {
-            dst.b16.resize(static_cast<size_t>(n));
-            K.pack_nt_bf16(N, Kd, W, Kd, dst.b16.data());
-          } else if (precision_ == Precision::kInt8) {
-            dst.q.resize(static_cast<size_t>(n));
-            dst.scale.resize(static_cast<size_t>(((N + K.nr - 1) / K.nr) * K.nr));
-            K.pack_nt_i8(N, Kd, W, Kd, dst.q.data(), dst.scale.data());
-          }
-        }
-      };
-      for (int64_t l = 0; l < L; ++l)
-        for (int64_t d = 0; d < D; ++d) {
-          auto& pk = ws.packed[l * D + d];
-          pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
-          const T* Whh = param(l, d, ParamKind::kWeightHh);
-          if (cell == CellType::kGru && !lbr) {
-            pack(pk.hh, 2 * H, H, Whh);
-            pack(pk.hn, H, H, Whh + 2 * H * H);
-          } else {
-            pack(pk.hh, GH, R, Whh);
-          }
-          if (P > 0) pack(pk.hr, P, H, param(l, d, ParamKind::kWeightHr));
-        }
-      ws.packed_table = &K;
-      ws.packed_version = version_;
-      ws.packed_precision = precision_;
-    }
+    ensure_packed(&K, false);
     // reduced precision serves inference only; a recorded (training) pass uses float32 weights
     const Precision prec = tape ? Precision::kFloat32 : precision_;
 
@@ -483,6 +511,19 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     const bool lbr = cfg_.linear_before_reset;
     const std::vector<int32_t>& lens = tape.lengths;
     const int64_t max_len = tape.max_len;
+    ensure_packed(&K, true);
+    const Precision f32 = Precision::kFloat32;
+    // dW (+)= G^T * Act over all T*B rows: G [TB, ld] (columns g0..g0+M) transposed into gT, Act
+    // [TB, N] packed as the [K, N] operand; one packed GEMM.
+    auto weight_grad = [&](int64_t M, int64_t N, const T* G, int64_t ldg, const T* Act, int64_t ldact, T* dW) {
+      ensure_size(ws.gT, M * TB);
+      T* gt = ws.gT.data();
+      for (int64_t r = 0; r < TB; ++r)
+        for (int64_t m = 0; m < M; ++m) gt[m * TB + r] = G[r * ldg + m];
+      ensure_size(ws.actp, K.packed_size(N, TB));
+      K.pack_kn(N, TB, Act, ldact, ws.actp.data());
+      gemm_p(K, f32, M, N, TB, gt, TB, ws.actp.data(), PackedMat<T>(), dW, N, true);
+    };
 
     if (!a.accumulate_dw) std::fill_n(a.dw, param_count(), T(0));
 
@@ -519,9 +560,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
         const typename Tape<T>::Dir& td = tape.dirs[idx];
-        const T* Wih = param(l, d, ParamKind::kWeightIh);
-        const T* Whh = param(l, d, ParamKind::kWeightHh);
-        const T* Whr = param(l, d, ParamKind::kWeightHr);
+        const typename Workspace::Packed& pk = ws.packed[idx];
         T* dWih = a.dw + param_offset(l, d, ParamKind::kWeightIh);
         T* dWhh = a.dw + param_offset(l, d, ParamKind::kWeightHh);
         T* dbih = cfg_.bias ? a.dw + param_offset(l, d, ParamKind::kBiasIh) : nullptr;
@@ -565,7 +604,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               T* dhout = dh;
               if (P > 0) {
                 dhout = ws.dhout.data();
-                gemm_nn_par(K, B, H, P, dh, P, Whr, H, dhout, H, false);
+                gemm_w(K, f32, B, H, P, dh, P, pk.hr_t, dhout, H);
                 for (int64_t b = 0; b < B; ++b) {
                   if (s >= lens[b]) continue;
                   const int64_t row = t_of(s, b) * B + b;
@@ -582,7 +621,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                            dhout + b * H, dc + b * H, dstep + b * GH);
               }
               // 4. to the previous state
-              gemm_nn_par(K, B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
               break;
             }
             case CellType::kRnn: {
@@ -591,7 +630,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                 const int64_t row = t_of(s, b) * B + b;
                 K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + b * GH);
               }
-              gemm_nn_par(K, B, R, GH, dstep, GH, Whh, R, ws.dhnew.data(), R, false);
+              gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
               break;
             }
             case CellType::kGru: {
@@ -605,10 +644,10 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                           dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
               }
               if (lbr) {
-                gemm_nn_par(K, B, H, GH, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+                gemm_w(K, f32, B, H, GH, dhhstep, GH, pk.hh_t, ws.dhnew.data(), H);
               } else {
                 T* drh = ws.drh.data();
-                gemm_nn_par(K, B, H, H, dhhstep + 2 * H, GH, Whh + 2 * H * H, H, drh, H, false);
+                gemm_w(K, f32, B, H, H, dhhstep + 2 * H, GH, pk.hn_t, drh, H);
                 for (int64_t b = 0; b < B; ++b) {
                   if (s >= lens[b]) continue;
                   const int64_t row = t_of(s, b) * B + b;
@@ -617,7 +656,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                   K.gru_bwd_reset(cp, H, store, hp, drh + b * H, dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
                   K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
                 }
-                gemm_nn_par(K, B, H, 2 * H, dhhstep, GH, Whh, H, ws.dhnew.data(), H, false);
+                gemm_w(K, f32, B, H, 2 * H, dhhstep, GH, pk.hh_t, ws.dhnew.data(), H);
               }
               for (int64_t k = 0; k < B * H; ++k) ws.dhnew[k] += dhprev[k];
               break;
@@ -636,14 +675,14 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 
         // weight gradients over all steps at once; padded rows hold zero gradients
-        gemm_tn_par(K, GH, in, TB, dpre_all, GH, xin, in, dWih, in, true);
-        gemm_nn_par(K, TB, in, GH, dpre_all, GH, Wih, in, gx, in, true);
+        weight_grad(GH, in, dpre_all, GH, xin, in, dWih);
+        gemm_w(K, f32, TB, in, GH, dpre_all, GH, pk.ih_t, gx, in, true);
         const T* hprev = td.hprev.data();
         if (cell == CellType::kGru && !lbr) {
-          gemm_tn_par(K, 2 * H, H, TB, dhh_all, GH, hprev, H, dWhh, H, true);
-          gemm_tn_par(K, H, H, TB, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H, H, true);
+          weight_grad(2 * H, H, dhh_all, GH, hprev, H, dWhh);
+          weight_grad(H, H, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H);
         } else {
-          gemm_tn_par(K, GH, R, TB, dhh_all, GH, hprev, R, dWhh, R, true);
+          weight_grad(GH, R, dhh_all, GH, hprev, R, dWhh);
         }
         if (dbih) {
           for (int64_t row = 0; row < TB; ++row) {

@@ -37,6 +37,8 @@ struct KernelTable {
   int nr = 1;
   int64_t (*packed_size)(int64_t N, int64_t K);  // elements of T
   void (*pack_nt)(int64_t N, int64_t K, const T* B, int64_t ldb, T* P);
+  // The same panels from B given as [K, N] row-major (so C = A * B): for the backward products.
+  void (*pack_kn)(int64_t N, int64_t K, const T* B, int64_t ldb, T* P);
   // C[M, cols of panels p0..p1) = (acc ? C : 0) + A[M,K] * B^T, B packed by pack_nt of this table.
   // Disjoint panel ranges may run on different threads.
   void (*gemm_nt_packed)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc,

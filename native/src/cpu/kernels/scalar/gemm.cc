@@ -73,6 +73,12 @@ void pack_nt(int64_t N, int64_t K, const T* B, int64_t ldb, T* P) {
 }
 
 template <typename T>
+void pack_kn(int64_t N, int64_t K, const T* B, int64_t ldb, T* P) {
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) P[j * K + k] = B[k * ldb + j];
+}
+
+template <typename T>
 void gemm_nt_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc, bool acc,
                     int64_t p0, int64_t p1) {
   (void)N;
@@ -140,6 +146,8 @@ void gemm_nt_i8(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
 template int64_t packed_size<float>(int64_t, int64_t);
 template int64_t packed_size<double>(int64_t, int64_t);
 template void pack_nt<float>(int64_t, int64_t, const float*, int64_t, float*);
+template void pack_kn<float>(int64_t, int64_t, const float*, int64_t, float*);
+template void pack_kn<double>(int64_t, int64_t, const double*, int64_t, double*);
 template void pack_nt<double>(int64_t, int64_t, const double*, int64_t, double*);
 template void gemm_nt_packed<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, int64_t, int64_t);
 template void gemm_nt_packed<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, double*, int64_t, bool, int64_t, int64_t);

@@ -44,6 +44,21 @@ inline V loadw(const float* p) { return V::loadu(p); }
 inline V loadw(const uint16_t* p) { return V::load_bf16(p); }
 inline V loadw(const int8_t* p) { return V::load_i8(p); }
 
+inline void pack_kn_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) {
+  const int64_t panels = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = P + p * kNR * K;
+    const int64_t j0 = p * kNR;
+    const int64_t nj = std::min<int64_t>(kNR, N - j0);
+    for (int64_t k = 0; k < K; ++k) {
+      float* d = dst + k * kNR;
+      const float* b = B + k * ldb + j0;
+      for (int64_t j = 0; j < nj; ++j) d[j] = b[j];
+      for (int64_t j = nj; j < kNR; ++j) d[j] = 0.f;
+    }
+  }
+}
+
 // C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR] (times the per-column
 // scales `sc` when given); nc <= NR.
 template <int R, typename W>
