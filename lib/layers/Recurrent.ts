@@ -48,6 +48,11 @@ export interface RecurrentOptions {
   clip?: number;
   /** Seed for the default uniform(-1/sqrt(H), 1/sqrt(H)) initialisation of `new LSTM(...)`. */
   seed?: number;
+  /**
+   * Weight precision for inference (forward without requiresGrad): 'float32' (default), 'bf16'
+   * or 'int8' (per-row scales). Training always runs float32. Float32 models only.
+   */
+  precision?: 'float32' | 'bf16' | 'int8';
 }
 
 /** The resolved configuration of a stack. */
@@ -245,6 +250,7 @@ const BASE_OPTION_KEYS = [
   'clip',
   'seed',
   'activations',
+  'precision',
 ];
 
 function positiveInt(v: unknown, param: string, dflt?: number): number {
@@ -380,8 +386,32 @@ export abstract class Recurrent {
       const k = 1 / Math.sqrt(hiddenSize);
       for (let i = 0; i < total; i++) flat[i] = (rand() * 2 - 1) * k;
     }
+    const precision = o.precision === undefined ? 'float32' : o.precision;
+    if (precision !== 'float32' && precision !== 'bf16' && precision !== 'int8')
+      throw invalidArg('options.precision', "'float32', 'bf16' or 'int8'", precision);
+    if (precision !== 'float32' && dtype !== 'float32')
+      throw invalidArg('options.precision', "'float32' for a float64 model", precision);
     try {
       this._native = new binding.RnnModule(nativeCfg, flat);
+      if (precision !== 'float32') this._native.setPrecision(precision);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Weight precision of inference-only forward passes. */
+  get precision(): 'float32' | 'bf16' | 'int8' {
+    return this.nativeModule().precision;
+  }
+
+  /** Changes the inference weight precision ('float32', 'bf16', 'int8'); training stays float32. */
+  setPrecision(precision: 'float32' | 'bf16' | 'int8'): void {
+    if (precision !== 'float32' && precision !== 'bf16' && precision !== 'int8')
+      throw invalidArg('precision', "'float32', 'bf16' or 'int8'", precision);
+    if (precision !== 'float32' && this.config.dtype !== 'float32')
+      throw invalidArg('precision', "'float32' for a float64 model", precision);
+    try {
+      this.nativeModule().setPrecision(precision);
     } catch (e) {
       throw fromNative(e);
     }

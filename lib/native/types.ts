@@ -108,6 +108,9 @@ export interface NativeRnn {
   getWeights(out: NativeFloatArray): void;
   /** Replaces the weights (length paramCount). */
   setWeights(w: NativeFloatArray): void;
+  /** Weight precision of inference-only forward passes (float32 models only for bf16/int8). */
+  setPrecision(p: 'float32' | 'bf16' | 'int8'): void;
+  readonly precision: 'float32' | 'bf16' | 'int8';
   /** Synchronous forward; returns a tape when requiresGrad. */
   forward(args: NativeForwardArgs): NativeTape | undefined;
   /** The same on a libuv worker; outputs are written before the promise resolves. */
@@ -147,4 +150,6 @@ export interface NativeBinding {
   RnnModule: new (config: NativeRnnConfig, weights: NativeFloatArray) => NativeRnn;
   /** Live native objects (modules + tapes + streams); for leak tests. */
   liveObjects(): number;
+  /** Multiply-add peak of the selected ISA on `threads` threads (GFLOP/s); blocks `seconds`. */
+  _fmaPeak(threads: number, seconds: number): number;
 }

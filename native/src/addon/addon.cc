@@ -178,6 +178,17 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// _fmaPeak(threads, seconds): the selected ISA's multiply-add peak, measured now on `threads`
+// threads at once (GFLOP/s), for the benchmarks' "fraction of peak". Blocks for `seconds`.
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const int64_t n = ToInteger(info[0], "threads", 1, kMaxThreads, "an integer in 1..1024");
+    const double secs = ToNumber(info[1], "seconds", 0.001, 10, "a number of seconds in 0.001..10");
+    return Napi::Number::New(env, rnnx::cpu::fma_peak_gflops(static_cast<int>(n), secs));
+  });
+}
+
 Napi::Value GetLiveObjects(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(LiveObjects()));
 }
@@ -212,6 +223,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
   exports.Set("getThreads", Napi::Function::New<GetThreads>(env, "getThreads"));
   exports.Set("liveObjects", Napi::Function::New<GetLiveObjects>(env, "liveObjects"));
+  exports.Set("_fmaPeak", Napi::Function::New<FmaPeak>(env, "_fmaPeak"));
   exports.Set("RnnModule", rnn);
   return exports;
 }

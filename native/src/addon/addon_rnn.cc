@@ -119,6 +119,8 @@ Napi::Function AddonRnn::Define(Napi::Env env) {
                                    CheckedGetter<W, &W::GetParamCount>("paramCount"),
                                    CheckedMethod<W, &W::GetWeights>(env, "getWeights"),
                                    CheckedMethod<W, &W::SetWeights>(env, "setWeights"),
+                                   CheckedMethod<W, &W::SetPrecision>(env, "setPrecision"),
+                                   CheckedGetter<W, &W::GetPrecision>("precision"),
                                    CheckedMethod<W, &W::Forward>(env, "forward"),
                                    CheckedMethod<W, &W::ForwardAsync>(env, "forwardAsync"),
                                    CheckedMethod<W, &W::Backward>(env, "backward"),
@@ -216,6 +218,39 @@ Napi::Value AddonRnn::SetWeights(const Napi::CallbackInfo& info) {
       r.set_weights(CheckArray<double>(info[0], "weights", Shape{{"paramCount", r.param_count()}}), r.param_count());
     }
     return env.Undefined();
+  });
+}
+
+Napi::Value AddonRnn::SetPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    ModuleState& st = Usable(true);
+    const char* expected = "'float32', 'bf16' or 'int8'";
+    const std::string p = ToString(info[0], "precision", expected);
+    rnnx::Precision v;
+    if (p == "float32")
+      v = rnnx::Precision::kFloat32;
+    else if (p == "bf16")
+      v = rnnx::Precision::kBf16;
+    else if (p == "int8")
+      v = rnnx::Precision::kInt8;
+    else
+      ThrowExpected(Code::kInvalidArgument, JsKind::kRangeError, "precision", expected, info[0]);
+    if (st.dtype() == DType::kFloat32)
+      st.rnn<float>().set_precision(v);
+    else
+      st.rnn<double>().set_precision(v);
+    return env.Undefined();
+  });
+}
+
+Napi::Value AddonRnn::GetPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    ModuleState& st = Usable(false);
+    const rnnx::Precision p = st.dtype() == DType::kFloat32 ? st.rnn<float>().precision() : st.rnn<double>().precision();
+    const char* names[] = {"float32", "bf16", "int8"};
+    return Napi::String::New(env, names[static_cast<int>(p)]);
   });
 }
 

@@ -50,6 +50,8 @@ class AddonRnn : public Napi::ObjectWrap<AddonRnn> {
   Napi::Value GetParamCount(const Napi::CallbackInfo& info);
   Napi::Value GetWeights(const Napi::CallbackInfo& info);
   Napi::Value SetWeights(const Napi::CallbackInfo& info);
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info);
+  Napi::Value GetPrecision(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
