@@ -16,7 +16,8 @@
 //         h' = (1 - z) * n + z * h
 //   RNN   one gate           weight_ih [H, in]   weight_hh [H, H]    h' = f(W x + b + R h + br)
 //
-// ONNX `clip` clamps every pre-activation to [-clip, clip] before its activation (0 = no clip).
+// ONNX `clip` clamps every gate pre-activation to [-clip, clip] before its activation (0 = no clip);
+// the LSTM cell-output activation h(c) takes the unclipped cell state (onnxruntime's behaviour).
 #pragma once
 
 #include <cstdint>

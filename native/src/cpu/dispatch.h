@@ -23,7 +23,7 @@ inline const KernelTable<double>& kernels<double>() { return kernels_f64(); }
 
 /// ISA names compiled into this binary, lowest first ("scalar", "avx2", "avx512" / "neon").
 std::vector<std::string> compiled_isas();
-/// ISA names this CPU and OS support among the compiled ones, lowest first.
+/// ISA names this CPU and OS support (compiled into this binary or not), lowest first.
 std::vector<std::string> supported_isas();
 /// The ISA in use.
 std::string selected_isa();

@@ -38,10 +38,12 @@ struct Acts {
   const CellParams<T>& p;
   T f(T x) const { return act(p.f, p.f_alpha, p.f_beta, clip_value(x, p.clip)); }
   T g(T x) const { return act(p.g, p.g_alpha, p.g_beta, clip_value(x, p.clip)); }
-  T h(T x) const { return act(p.h, p.h_alpha, p.h_beta, clip_value(x, p.clip)); }
+  // The cell output activation takes the unclipped cell state, as onnxruntime does: clip bounds the
+  // gate pre-activations only.
+  T h(T x) const { return act(p.h, p.h_alpha, p.h_beta, x); }
   T df(T x) const { return dact(p.f, p.f_alpha, p.f_beta, clip_value(x, p.clip)) * clip_grad(x, p.clip); }
   T dg(T x) const { return dact(p.g, p.g_alpha, p.g_beta, clip_value(x, p.clip)) * clip_grad(x, p.clip); }
-  T dh(T x) const { return dact(p.h, p.h_alpha, p.h_beta, clip_value(x, p.clip)) * clip_grad(x, p.clip); }
+  T dh(T x) const { return dact(p.h, p.h_alpha, p.h_beta, x); }
 };
 
 // ---- LSTM: pre = [i | f | g | o] ----
