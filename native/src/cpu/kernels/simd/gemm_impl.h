@@ -107,12 +107,77 @@ inline void micro(int64_t kc, const float* A, int64_t lda, const W* Bp, const fl
   }
 }
 
+// One or two rows (batch-1 streaming, small batches): too few independent FMA chains for the
+// general kernel (2 per row against FMA latency x throughput of about 8), so K is split over four
+// interleaved partial sums per output vector, added at the end. This is the GEMV that streams the
+// recurrent weights once per step.
+template <int R, typename W>
+inline void micro_small(int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C, int64_t ldc, int nc,
+                        bool acc) {
+  static_assert(R == 1 || R == 2, "micro_small is for one or two rows");
+  V c[R][4][2];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) c[r][q][0] = c[r][q][1] = V::zero();
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    for (int q = 0; q < 4; ++q) {
+      const V b0 = loadw(Bp + (k + q) * kNR);
+      const V b1 = loadw(Bp + (k + q) * kNR + V::kWidth);
+      for (int r = 0; r < R; ++r) {
+        const V a = V::set1(A[r * lda + k + q]);
+        c[r][q][0] = V::fmadd(a, b0, c[r][q][0]);
+        c[r][q][1] = V::fmadd(a, b1, c[r][q][1]);
+      }
+    }
+  }
+  for (; k < kc; ++k) {
+    const V b0 = loadw(Bp + k * kNR);
+    const V b1 = loadw(Bp + k * kNR + V::kWidth);
+    for (int r = 0; r < R; ++r) {
+      const V a = V::set1(A[r * lda + k]);
+      c[r][0][0] = V::fmadd(a, b0, c[r][0][0]);
+      c[r][0][1] = V::fmadd(a, b1, c[r][0][1]);
+    }
+  }
+  V s0 = V::zero(), s1 = V::zero();
+  if (sc) {
+    s0 = V::loadu(sc);
+    s1 = V::loadu(sc + V::kWidth);
+  }
+  for (int r = 0; r < R; ++r) {
+    V v0 = V::add(V::add(c[r][0][0], c[r][1][0]), V::add(c[r][2][0], c[r][3][0]));
+    V v1 = V::add(V::add(c[r][0][1], c[r][1][1]), V::add(c[r][2][1], c[r][3][1]));
+    if (sc) {
+      v0 = V::mul(v0, s0);
+      v1 = V::mul(v1, s1);
+    }
+    float* cr = C + r * ldc;
+    if (nc == kNR) {
+      if (acc) {
+        v0 = V::add(v0, V::loadu(cr));
+        v1 = V::add(v1, V::loadu(cr + V::kWidth));
+      }
+      V::storeu(cr, v0);
+      V::storeu(cr + V::kWidth, v1);
+    } else {
+      const int n0 = std::min(nc, V::kWidth);
+      const int n1 = nc - n0;
+      if (acc) v0 = V::add(v0, V::load_partial(cr, n0));
+      V::store_partial(cr, v0, n0);
+      if (n1 > 0) {
+        if (acc) v1 = V::add(v1, V::load_partial(cr + V::kWidth, n1));
+        V::store_partial(cr + V::kWidth, v1, n1);
+      }
+    }
+  }
+}
+
 template <typename W>
 inline void micro_rows(int rows, int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C,
                        int64_t ldc, int nc, bool acc) {
   switch (rows) {
-    case 1: micro<1>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 2: micro<2>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 1: micro_small<1>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 2: micro_small<2>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
     case 3: micro<3>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
     case 4: micro<4>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
     case 5: micro<5>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
