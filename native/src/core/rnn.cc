@@ -134,6 +134,20 @@ void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
   }
 }
 
+// Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
+// large batches); rows are independent.
+template <typename F>
+void for_rows(int64_t B, int64_t work_per_row, F&& f) {
+  ThreadPool& pool = ThreadPool::global();
+  if (pool.threads() > 1 && B >= 2 && B * work_per_row >= 16384) {
+    pool.parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) f(b);
+    });
+  } else {
+    for (int64_t b = 0; b < B; ++b) f(b);
+  }
+}
+
 // Wraps a computation so that allocation failures surface as rnnx::Error.
 template <typename F>
 void guarded(const char* what, F&& f) {
@@ -412,8 +426,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           switch (cell) {
             case CellType::kLstm: {
               T* hout = P > 0 ? ws.hout.data() : h;
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 T* pre = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
                 const T* xr = xw + row * GH;
@@ -421,7 +435,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 for (int64_t k = 0; k < GH; ++k) pre[k] = xr[k] + hr[k];
                 K.lstm_fwd(cp, H, pre, c + b * H, c + b * H, hout + b * H);
                 if (td) std::memcpy(td->c.data() + row * H, c + b * H, sizeof(T) * H);
-              }
+              });
               if (P > 0) {
                 gemm_w(K, prec, B, P, H, hout, H, pk.hr, ws.hproj.data(), P);
                 for (int64_t b = 0; b < B; ++b)
@@ -445,24 +459,24 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                   for (int64_t b = 0; b < B; ++b)
                     for (int64_t k = 0; k < H; ++k) hh[b * GH + 2 * H + k] += bhh[2 * H + k];
               }
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 T* store = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
                 K.gru_fwd(cp, H, lbr, xw + row * GH, hh + b * GH, h + b * H, h + b * H, store);
-              }
+              });
               break;
             }
             case CellType::kRnn: {
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 T* pre = td ? td->pre.data() + row * S : ws.pre.data() + b * S;
                 const T* xr = xw + row * GH;
                 const T* hr = hh + b * GH;
                 for (int64_t k = 0; k < GH; ++k) pre[k] = xr[k] + hr[k];
                 K.rnn_fwd(cp, H, pre, h + b * H);
-              }
+              });
               break;
             }
           }
@@ -614,22 +628,22 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                 }
               }
               // 3. through the cell
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 K.lstm_bwd(cp, H, td.pre.data() + row * S, td.cprev.data() + row * H, td.c.data() + row * H,
                            dhout + b * H, dc + b * H, dstep + b * GH);
-              }
+              });
               // 4. to the previous state
               gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
               break;
             }
             case CellType::kRnn: {
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + b * GH);
-              }
+              });
               gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
               break;
             }
@@ -637,12 +651,12 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               std::fill_n(dhhstep, B * GH, T(0));
               T* dhprev = ws.dhprev.data();
               std::fill_n(dhprev, B * H, T(0));
-              for (int64_t b = 0; b < B; ++b) {
-                if (s >= lens[b]) continue;
+              for_rows(B, GH, [&](int64_t b) {
+                if (s >= lens[b]) return;
                 const int64_t row = t_of(s, b) * B + b;
                 K.gru_bwd(cp, H, lbr, td.pre.data() + row * S, td.hprev.data() + row * H, dh + b * H,
                           dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
-              }
+              });
               if (lbr) {
                 gemm_w(K, f32, B, H, GH, dhhstep, GH, pk.hh_t, ws.dhnew.data(), H);
               } else {
