@@ -1,0 +1,93 @@
+/**
+ * rnnx itself (the library under test, loaded from the repository's dist/ and native build):
+ * layers with seeded weights, the reference outputs every peer is checked against, and the timed calls
+ * (sequence forward, streaming step, training step = forward + BPTT of loss = sum(outputs)).
+ */
+import { LSTM, GRU, RNN, Tensor, getBackendInfo, setThreads, setCpuIsa } from '../../dist/index.js';
+import { getBinding } from '../../dist/native/binding.js';
+
+export { getBackendInfo, setThreads, setCpuIsa };
+
+const CLASSES = { lstm: LSTM, gru: GRU, rnn: RNN };
+
+/** The trial's layer with seeded weights (rnnx's own PyTorch-style init). */
+export function makeLayer(trial, seed) {
+  return new CLASSES[trial.cell]({ inputSize: trial.I, hiddenSize: trial.H, seed });
+}
+
+/** The same weights in another layer (e.g. a GRU with linearBeforeReset: false). */
+export function layerFrom(trial, sd, extra = {}) {
+  return CLASSES[trial.cell].fromStateDict(sd, { inputSize: trial.I, hiddenSize: trial.H, ...extra });
+}
+
+/** { name: Float32Array } of a layer's PyTorch-layout weights. */
+export function plainStateDict(layer) {
+  return Object.fromEntries(Object.entries(layer.stateDict()).map(([k, v]) => [k, v.data]));
+}
+
+/**
+ * Measured FMA GFLOP/s of the selected ISA at `threads` (the binding's _fmaPeak), the best of `tries`
+ * short runs (a busy machine only ever lowers it), or null when the binding has no _fmaPeak.
+ */
+export function fmaPeak(threads, seconds = 0.2, tries = 3) {
+  const b = getBinding();
+  if (typeof b._fmaPeak !== 'function') return null;
+  let best = null;
+  for (let i = 0; i < tries; i++) {
+    const v = b._fmaPeak(threads, seconds);
+    if (Number.isFinite(v) && (best === null || v > best)) best = v;
+  }
+  return best;
+}
+
+/**
+ * The runner of `trial` on `layer` over the first `T` steps of x ([T_full, B, I]).
+ * Returns { call(), check() }: `check()` returns the outputs the caller needs, under the names the
+ * peers use: stream → { hs } (h of each of `checkSteps` steps from a zero state); forward → { h } or
+ * { output }; train → { input, weight_ih_l0, ... } (gradients of loss = sum(outputs)).
+ */
+export function makeRnnxRunner(trial, layer, x, T, { checkSteps = 4 } = {}) {
+  const { I, H, B } = trial;
+  if (trial.mode === 'stream') {
+    const frame = new Tensor(x.slice(0, B * I), [B, I]);
+    let s = null; // created on the first timed call (a runner used only for its check needs none)
+    return {
+      call: () => (s ??= layer.stream({ batch: B })).step(frame),
+      check() {
+        const k = layer.stream({ batch: B });
+        const hs = new Float32Array(checkSteps * B * H);
+        for (let i = 0; i < checkSteps; i++) hs.set(k.step(frame).data, i * B * H);
+        k.dispose();
+        return { hs };
+      },
+      release() {
+        s?.dispose();
+        s = null;
+      },
+    };
+  }
+  const xt = new Tensor(x.subarray(0, T * B * I), [T, B, I]);
+  if (trial.mode === 'train') {
+    const gy = new Tensor(new Float32Array(T * B * H).fill(1), [T, B, H]);
+    const step = () => layer.forward(xt, { requiresGrad: true }).backward({ output: gy });
+    return {
+      call: step,
+      check() {
+        const g = step();
+        const out = { input: g.input.data };
+        for (const [k, v] of Object.entries(g.weights)) out[k] = v.data;
+        return out;
+      },
+      release() {},
+    };
+  }
+  const needAll = trial.needs.includes('output');
+  return {
+    call: () => layer.forward(xt),
+    check() {
+      const r = layer.forward(xt);
+      return needAll ? { output: r.output.data } : { h: r.h.data };
+    },
+    release() {},
+  };
+}
