@@ -22,7 +22,7 @@ constexpr int kMR = 6;
 constexpr int kMR = 8;
 #endif
 constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 96;
+constexpr int64_t kMC = 192;
 
 inline int64_t packed_size_impl(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * kNR * K; }
 
