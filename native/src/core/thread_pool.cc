@@ -166,7 +166,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   p.cv.notify_all();
   p.run_chunks();
   for (int i = 0; p.pending.load(std::memory_order_acquire) > 0; ++i) {
-    if (i < 100000)
+    if (i < 20000)
       cpu_relax();
     else
       std::this_thread::yield();  // a worker was descheduled: do not burn the core it needs
