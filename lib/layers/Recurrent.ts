@@ -17,6 +17,7 @@ import {
 import { Tensor, shapeSize } from '../tensor.js';
 import { assertBoolean, checkOptions, isPlainObject } from '../validate.js';
 import { getBinding } from '../native/binding.js';
+import { mulberry32 } from '../random.js';
 import type {
   NativeFloatArray,
   NativeRnn,
@@ -266,16 +267,10 @@ function bool(v: unknown, param: string, dflt: boolean): boolean {
   return v;
 }
 
-/** Small deterministic PRNG (mulberry32) for reproducible initialisation. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function checkPrecision(p: unknown, param: string, dtype: FloatDType): 'float32' | 'bf16' | 'int8' {
+  if (p !== 'float32' && p !== 'bf16' && p !== 'int8') throw invalidArg(param, "'float32', 'bf16' or 'int8'", p);
+  if (p !== 'float32' && dtype !== 'float32') throw invalidArg(param, "'float32' for a float64 model", p);
+  return p;
 }
 
 export type StateDictValue = Tensor | Float32Array | Float64Array | number[];
@@ -386,11 +381,7 @@ export abstract class Recurrent {
       const k = 1 / Math.sqrt(hiddenSize);
       for (let i = 0; i < total; i++) flat[i] = (rand() * 2 - 1) * k;
     }
-    const precision = o.precision === undefined ? 'float32' : o.precision;
-    if (precision !== 'float32' && precision !== 'bf16' && precision !== 'int8')
-      throw invalidArg('options.precision', "'float32', 'bf16' or 'int8'", precision);
-    if (precision !== 'float32' && dtype !== 'float32')
-      throw invalidArg('options.precision', "'float32' for a float64 model", precision);
+    const precision = checkPrecision(o.precision === undefined ? 'float32' : o.precision, 'options.precision', dtype);
     try {
       this._native = new binding.RnnModule(nativeCfg, flat);
       if (precision !== 'float32') this._native.setPrecision(precision);
@@ -406,10 +397,7 @@ export abstract class Recurrent {
 
   /** Changes the inference weight precision ('float32', 'bf16', 'int8'); training stays float32. */
   setPrecision(precision: 'float32' | 'bf16' | 'int8'): void {
-    if (precision !== 'float32' && precision !== 'bf16' && precision !== 'int8')
-      throw invalidArg('precision', "'float32', 'bf16' or 'int8'", precision);
-    if (precision !== 'float32' && this.config.dtype !== 'float32')
-      throw invalidArg('precision', "'float32' for a float64 model", precision);
+    checkPrecision(precision, 'precision', this.config.dtype);
     try {
       this.nativeModule().setPrecision(precision);
     } catch (e) {

@@ -1,16 +1,9 @@
 /** Deterministic PRNG (mulberry32) and random tensors for tests. */
 import { Tensor } from '../../lib/tensor.js';
+import { mulberry32 } from '../../lib/random.js';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic uniform [0, 1) generator (the library's own mulberry32). */
+export const rng = mulberry32;
 
 export function randn(r: () => number, shape: number[], scale = 1, dtype: 'float32' | 'float64' = 'float32'): Tensor<Float32Array> | Tensor<Float64Array> {
   const n = shape.reduce((a, b) => a * b, 1);
