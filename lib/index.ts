@@ -49,3 +49,5 @@ export {
   type SafetensorsFile,
 } from './io/safetensors.js';
 export { runLayerFixture, type FixtureResult } from './verify/layerFixture.js';
+export { loadModel } from './model/loadModel.js';
+export { Model, RecurrentModel, type Classification } from './model/Model.js';
