@@ -3,14 +3,17 @@
  */
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { BackendUnavailableError, RnnxError } from './errors.js';
+import { BackendUnavailableError } from './errors.js';
 import { getBackendInfo } from './backendInfo.js';
 import { runLayerFixture, type FixtureResult } from './verify/layerFixture.js';
+import { runOnnxFixture } from './verify/onnxFixture.js';
+import { runTfjsFixture } from './verify/tfjsFixture.js';
 
 const USAGE = `Usage: rnnx <command> [options]
 
 Commands:
-  verify PATH...        run reference fixtures (layer .safetensors; ONNX and tfjs fixtures come later)
+  verify PATH...        run reference fixtures (layer .safetensors, NAME.onnx with NAME.io.safetensors,
+                        tfjs/Keras model folders with io.json)
       --device cpu|cuda   where to run (default cpu)
       --dtype float32|float64   engine precision (default float32)
   info [--json]         version, CPU ISA (selected / supported / compiled), threads, CUDA status
@@ -25,7 +28,7 @@ function fixtureName(p: string): string {
   return basename(p).replace(/\.(safetensors|onnx)$/, '');
 }
 
-function verifyOne(path: string, dtype: 'float32' | 'float64'): FixtureResult {
+async function verifyOne(path: string, dtype: 'float32' | 'float64'): Promise<FixtureResult> {
   try {
     let isDir = false;
     try {
@@ -33,11 +36,9 @@ function verifyOne(path: string, dtype: 'float32' | 'float64'): FixtureResult {
     } catch {
       /* reported by the reader below */
     }
-    if (isDir || path.endsWith('.onnx') || path.endsWith('model.json'))
-      throw new RnnxError(
-        'ONNX and tfjs/Keras fixtures are not supported by this version of rnnx verify yet (layer .safetensors only)',
-        'RNNX_UNSUPPORTED',
-      );
+    if (isDir) return await runTfjsFixture(path);
+    if (path.endsWith('model.json')) return await runTfjsFixture(path.replace(/\/?model\.json$/, '') || '.');
+    if (path.endsWith('.onnx')) return await runOnnxFixture(path);
     return runLayerFixture(path, dtype);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -87,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       let allOk = true;
       for (const p of paths) {
-        const r = verifyOne(p, dtype);
+        const r = await verifyOne(p, dtype);
         allOk &&= r.ok;
         const { details: _details, ...line } = r;
         out(JSON.stringify(line));

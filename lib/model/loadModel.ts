@@ -3,8 +3,8 @@
  * This version reads safetensors files that describe a PyTorch recurrent layer in their
  * `__metadata__` (the layout of shared/fixtures/layers: cell, input_size, hidden_size, proj_size,
  * num_layers, bidirectional, batch_first, bias, nonlinearity; weights under PyTorch's names).
- * ONNX graphs and TensorFlow.js/Keras layers models are recognised and refused with a clear error
- * until their loaders land.
+ * ONNX graphs go to lib/loaders/onnx.ts, TensorFlow.js/Keras layers models (model.json or its
+ * folder) to lib/loaders/tfjs.ts.
  */
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ import { GRU } from '../layers/GRU.js';
 import { RNN } from '../layers/RNN.js';
 import type { Recurrent } from '../layers/Recurrent.js';
 import { Model, RecurrentModel } from './Model.js';
+import { loadOnnx } from '../loaders/onnx.js';
+import { loadTfjs } from '../loaders/tfjs.js';
 
 type Format = 'safetensors' | 'onnx' | 'tfjs';
 
@@ -59,10 +61,8 @@ function metaValue(meta: Record<string, string>, key: string): unknown {
 export async function loadModel(path: string): Promise<Model> {
   if (typeof path !== 'string' || path.length === 0) throw invalidArg('path', 'a path to a model file', path);
   const { format, file } = await sniff(path);
-  if (format === 'onnx')
-    throw new ModelFormatError(file, 'ONNX models are not supported by this version of rnnx yet (safetensors layer models only)');
-  if (format === 'tfjs')
-    throw new ModelFormatError(file, 'TensorFlow.js / Keras models are not supported by this version of rnnx yet (safetensors layer models only)');
+  if (format === 'onnx') return loadOnnx(file);
+  if (format === 'tfjs') return loadTfjs(file);
   const f = await readSafetensors(file);
   const meta = f.metadata;
   const cell = metaValue(meta, 'cell');

@@ -55,11 +55,7 @@ describe('loadModel', () => {
     });
   }
 
-  it('refuses formats this version cannot load, and broken files, naming the file', async () => {
-    const onnx = join(shared, 'onnx', 'lstm_seq.onnx');
-    await expect(loadModel(onnx)).rejects.toBeInstanceOf(ModelFormatError);
-    await expect(loadModel(onnx)).rejects.toThrow(/lstm_seq\.onnx.*ONNX/);
-    await expect(loadModel(join(shared, 'tfjs', 'tfjs_intent_lstm'))).rejects.toThrow(/TensorFlow\.js/);
+  it('refuses broken files, naming the file', async () => {
     await expect(loadModel(join(shared, 'nope.safetensors'))).rejects.toThrow(/nope\.safetensors.*ENOENT/);
     const dir = mkdtempSync(join(tmpdir(), 'rnnx-bad-'));
     const trunc = join(dir, 'trunc.safetensors');
