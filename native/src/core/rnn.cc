@@ -98,7 +98,9 @@ void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
 constexpr int64_t kParallelWork = 100000;
 
 bool worth_parallel(int64_t M, int64_t N, int64_t K) {
-  return ThreadPool::global().threads() > 1 && M * N * K >= kParallelWork;
+  // in double: the product of three dimensions can exceed int64 for absurd (but validated) shapes
+  return ThreadPool::global().threads() > 1 &&
+         static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= static_cast<double>(kParallelWork);
 }
 
 template <typename T>
@@ -139,7 +141,7 @@ void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
 template <typename F>
 void for_rows(int64_t B, int64_t work_per_row, F&& f) {
   ThreadPool& pool = ThreadPool::global();
-  if (pool.threads() > 1 && B >= 2 && B * work_per_row >= 16384) {
+  if (pool.threads() > 1 && B >= 2 && static_cast<double>(B) * static_cast<double>(work_per_row) >= 16384.0) {
     pool.parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) f(b);
     });
