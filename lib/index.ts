@@ -50,4 +50,5 @@ export {
 } from './io/safetensors.js';
 export { runLayerFixture, type FixtureResult } from './verify/layerFixture.js';
 export { loadModel } from './model/loadModel.js';
+export * from './tokenizer/index.js';
 export { Model, RecurrentModel, type Classification } from './model/Model.js';
