@@ -86,8 +86,18 @@ export async function main(argv: string[]): Promise<number> {
           return 1;
         }
       }
-      let allOk = true;
+      // `NAME.io.safetensors` is the data of `NAME.onnx`: verify the model once, whichever was named
+      const seen = new Set<string>();
+      const unique: string[] = [];
       for (const p of paths) {
+        const q = p.endsWith('.io.safetensors') ? p.slice(0, -'.io.safetensors'.length) + '.onnx' : p;
+        if (!seen.has(q)) {
+          seen.add(q);
+          unique.push(q);
+        }
+      }
+      let allOk = true;
+      for (const p of unique) {
         const r = await verifyOne(p, dtype);
         allOk &&= r.ok;
         const { details: _details, ...line } = r;
