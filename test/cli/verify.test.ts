@@ -59,6 +59,22 @@ describe('rnnx verify', () => {
     expect(lines[2].error).toMatch(/lstm_truncated/);
   });
 
+  it('runs the ONNX fixtures (NAME.onnx with NAME.io.safetensors, either path named, verified once)', () => {
+    const dir = join(root, '../shared/fixtures/onnx');
+    const all = readdirSync(dir).map((f) => join(dir, f));
+    const r = rnnx('verify', ...all);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.fixture).sort()).toEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => f.replace(/\.onnx$/, '')).sort(),
+    );
+    for (const l of lines) {
+      expect(l.ok, l.fixture).toBe(true);
+      expect(l.forward_rel_err).toBeLessThanOrEqual(1e-5);
+      expect(l.grad_rel_err).toBeNull();
+    }
+  });
+
   it('refuses --device cuda on a build without CUDA, with the reason', () => {
     const r = rnnx('verify', '--device', 'cuda', join(shared, 'gru_basic.safetensors'));
     expect(r.status).toBe(1);
