@@ -75,6 +75,20 @@ describe('rnnx verify', () => {
     }
   });
 
+  it('runs the tfjs / Keras fixture folders', () => {
+    const dir = join(root, '../shared/fixtures/tfjs');
+    const folders = readdirSync(dir).map((f) => join(dir, f));
+    const r = rnnx('verify', ...folders);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(folders.length);
+    expect(lines.map((l) => l.fixture)).toContain('keras_gru_reset_after');
+    for (const l of lines) {
+      expect(l.ok, l.fixture).toBe(true);
+      expect(l.forward_rel_err).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
   it('refuses --device cuda on a build without CUDA, with the reason', () => {
     const r = rnnx('verify', '--device', 'cuda', join(shared, 'gru_basic.safetensors'));
     expect(r.status).toBe(1);
