@@ -4,6 +4,10 @@ import type { ActivationSpec } from './activations.js';
 export interface LSTMOptions extends RecurrentOptions {
   /** Project h to this width with weight_hr (PyTorch proj_size; 0 = none). */
   projSize?: number;
+  /** ONNX peepholes: weight_p_l{k} [3H] (gates i, f, o) add P*c to those gates' pre-activations. */
+  peepholes?: boolean;
+  /** ONNX input_forget: couple the gates, f = 1 - i. */
+  inputForget?: boolean;
   /** [gate, candidate, cell output] activations (default sigmoid, tanh, tanh). */
   activations?: [ActivationSpec, ActivationSpec, ActivationSpec];
 }
@@ -20,11 +24,11 @@ export interface LSTMOptions extends RecurrentOptions {
 export class LSTM extends Recurrent {
   /** A new stack with PyTorch's default initialisation, uniform(-1/sqrt(H), 1/sqrt(H)), seeded. */
   constructor(options: LSTMOptions) {
-    super('lstm', options, ['projSize'], null, 'stateDict');
+    super('lstm', options, ['projSize', 'peepholes', 'inputForget'], null, 'stateDict');
   }
 
   /** A stack holding the given weights (PyTorch names; every parameter required, none extra). */
   static fromStateDict(stateDict: StateDict, options: LSTMOptions): LSTM {
-    return Reflect.construct(Recurrent, ['lstm', options, ['projSize'], stateDict, 'stateDict'], LSTM) as LSTM;
+    return Reflect.construct(Recurrent, ['lstm', options, ['projSize', 'peepholes', 'inputForget'], stateDict, 'stateDict'], LSTM) as LSTM;
   }
 }

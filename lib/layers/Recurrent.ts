@@ -70,6 +70,10 @@ export interface RecurrentConfig {
   activations: { name: string; alpha: number; beta: number }[];
   clip: number;
   dtype: FloatDType;
+  /** LSTM only (ONNX): peephole weights weight_p_l{k} [3H], gates i, f, o. */
+  peepholes: boolean;
+  /** LSTM only (ONNX input_forget): the forget gate is 1 - the input gate. */
+  inputForget: boolean;
 }
 
 export interface ForwardOptions {
@@ -313,6 +317,8 @@ export abstract class Recurrent {
     }
     let linearBeforeReset = true;
     if (cell === 'gru') linearBeforeReset = bool(o.linearBeforeReset, 'options.linearBeforeReset', true);
+    const peepholes = cell === 'lstm' ? bool(o.peepholes, 'options.peepholes', false) : false;
+    const inputForget = cell === 'lstm' ? bool(o.inputForget, 'options.inputForget', false) : false;
 
     // activations: f (gates), g (candidate / RNN output), h (LSTM cell output)
     const defaults: ActivationSpec[] = ['sigmoid', 'tanh', 'tanh'];
@@ -350,6 +356,8 @@ export abstract class Recurrent {
       activations: acts as NativeRnnConfig['activations'],
       clip,
       dtype,
+      peepholes,
+      inputForget,
     };
     this.config = Object.freeze({
       cell,
@@ -364,6 +372,8 @@ export abstract class Recurrent {
       activations: acts.slice(0, needed).map((a) => ({ name: activationName(a.kind), alpha: a.alpha, beta: a.beta })),
       clip,
       dtype,
+      peepholes,
+      inputForget,
     });
 
     const binding = getBinding();
@@ -733,6 +743,7 @@ export function paramSpecs(cfg: RecurrentConfig): { name: string; shape: number[
         push(`bias_hh${sfx}`, [G * H]);
       }
       if (cfg.projSize > 0) push(`weight_hr${sfx}`, [cfg.projSize, H]);
+      if (cfg.peepholes) push(`weight_p${sfx}`, [3 * H]);
     }
   }
   return out;

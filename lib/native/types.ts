@@ -45,6 +45,10 @@ export interface NativeRnnConfig {
   activations: [NativeActivation, NativeActivation, NativeActivation]; // f, g, h (ONNX order)
   clip: number; // 0 = none
   dtype: NativeDType;
+  /** LSTM only (ONNX): peephole weights weight_p_l{k} [3H] (i, f, o). Optional, default false. */
+  peepholes?: boolean;
+  /** LSTM only (ONNX input_forget): f = 1 - i. Optional, default false. */
+  inputForget?: boolean;
 }
 
 export interface NativeParamSpec {

@@ -46,10 +46,12 @@ interface Case {
   lbr?: number;
   clip?: number;
   acts?: Act[]; // per direction list (nAct * nd)
+  peep?: boolean; // LSTM: random P [nd, 3H] (order i, o, f)
+  inputForget?: boolean; // LSTM: input_forget=1
 }
 
 /** Reference: returns Y [T, nd, B, H], Yh [nd, B, H], Yc in layout-0 order. */
-function reference(c: Case, W: number[], R: number[], Bv: number[], X0: number[], h0: number[] | null, c0: number[] | null) {
+function reference(c: Case, W: number[], R: number[], Bv: number[], X0: number[], h0: number[] | null, c0: number[] | null, P: number[] | null = null) {
   const { T, B, I, H } = c;
   const nd = c.direction === 'bidirectional' ? 2 : 1;
   const g = G[c.cell];
@@ -88,8 +90,15 @@ function reference(c: Case, W: number[], R: number[], Bv: number[], X0: number[]
           const pre = (q: number) => clip((xw[q * H + k] as number) + (hr[q * H + k] as number));
           if (c.cell === 'RNN') nh[k] = f(pre(0));
           else if (c.cell === 'LSTM') {
-            const i_ = f(pre(0)), o_ = f(pre(1)), f_ = f(pre(2)), cc = gg(pre(3));
-            cs[k] = f_ * (cs[k] as number) + i_ * cc;
+            // peepholes P (i, o, f) join the pre-activations before clip; input_forget: f = 1 - i
+            const pp = (q: number) => (P ? (P[d * 3 * H + q * H + k] as number) : 0);
+            const raw = (q: number) => (xw[q * H + k] as number) + (hr[q * H + k] as number);
+            const cprev = cs[k] as number;
+            const i_ = f(clip(raw(0) + pp(0) * cprev));
+            const f_ = c.inputForget ? 1 - i_ : f(clip(raw(2) + pp(2) * cprev));
+            const cc = gg(pre(3));
+            cs[k] = f_ * cprev + i_ * cc;
+            const o_ = f(clip(raw(1) + pp(1) * (cs[k] as number)));
             nh[k] = o_ * hh(cs[k] as number);
           } else {
             const z = f(pre(0)), r = f(pre(1));
@@ -143,7 +152,13 @@ function build(c: Case, seed: number, extraAttrs: Record<string, AttrValue> = {}
   const X = randArr(r, T * B * I, 1);
   const h0 = c.initial ? randArr(r, nd * B * H) : null;
   const c0 = c.initial && c.cell === 'LSTM' ? randArr(r, nd * B * H) : null;
+  const P = c.peep ? randArr(r, nd * 3 * H) : null;
   const attrs: Record<string, AttrValue> = { hidden_size: H, direction: c.direction, layout: c.layout, ...extraAttrs };
+  if (c.inputForget) attrs.input_forget = 1;
+  if (P) {
+    extraInits = [...extraInits, { name: 'P', type: 'float', dims: [nd, 3 * H], values: P }];
+    extraInputs = ['P'];
+  }
   if (c.cell === 'GRU') attrs.linear_before_reset = c.lbr ?? 0;
   if (c.clip) attrs.clip = { float: c.clip };
   if (c.acts) {
@@ -171,11 +186,11 @@ function build(c: Case, seed: number, extraAttrs: Record<string, AttrValue> = {}
       ...extraInits,
     ],
   });
-  return { bytes, W, R, Bv, X, h0, c0, nd };
+  return { bytes, W, R, Bv, X, h0, c0, nd, P };
 }
 
 async function check(c: Case, seed = 1) {
-  const { bytes, W, R, Bv, X, h0, c0, nd } = build(c, seed);
+  const { bytes, W, R, Bv, X, h0, c0, nd, P } = build(c, seed);
   const m = parseOnnx(bytes, `${c.cell}.onnx`);
   const feed: Record<string, Tensor> = { X: new Tensor(Float32Array.from(X), c.layout ? [c.B, c.T, c.I] : [c.T, c.B, c.I]) };
   const ss = c.layout ? [c.B, nd, c.H] : [nd, c.B, c.H];
@@ -184,7 +199,7 @@ async function check(c: Case, seed = 1) {
   if (c0) feed.c0 = new Tensor(Float32Array.from(c0), ss);
   const out = await m.run(feed);
   m.dispose();
-  const ref = reference(c, W, R, Bv, X, h0, c0);
+  const ref = reference(c, W, R, Bv, X, h0, c0, P);
   const Y = c.layout ? toLayout1Y(ref.Y, c.T, nd, c.B, c.H) : ref.Y;
   const Yh = c.layout ? toLayout1S(ref.Yh, nd, c.B, c.H) : ref.Yh;
   expect(out.Y!.shape).toEqual(c.layout ? [c.B, c.T, nd, c.H] : [c.T, nd, c.B, c.H]);
@@ -220,12 +235,21 @@ describe('ONNX recurrent operators against the ONNX formulas', () => {
     await check({ cell: 'RNN', direction: 'bidirectional', layout: 1, ...base, lens: [0, 5, 2], initial: true, acts: [{ name: 'Relu' }, { name: 'Relu' }] });
   });
 
-  it('LSTM peepholes: all-zero P runs, non-zero P and input_forget are clear errors', async () => {
+  it('LSTM peepholes P, every direction and layout, with sequence_lens and initial state', async () => {
+    for (const direction of ['forward', 'reverse', 'bidirectional'] as const)
+      for (const layout of [0, 1] as const)
+        await check({ cell: 'LSTM', direction, layout, ...base, lens: [5, 2, 3], initial: true, peep: true });
+  });
+  it('LSTM input_forget=1, alone and with peepholes and clip', async () => {
+    await check({ cell: 'LSTM', direction: 'bidirectional', layout: 0, ...base, lens: [4, 5, 1], initial: true, inputForget: true });
+    await check({ cell: 'LSTM', direction: 'forward', layout: 1, ...base, initial: true, inputForget: true, peep: true, clip: 0.8 });
+  });
+  it('LSTM P of the wrong shape or non-finite is a ModelFormatError', () => {
     const c: Case = { cell: 'LSTM', direction: 'forward', layout: 0, ...base };
-    const P = (v: number): TensorSpec => ({ name: 'P', type: 'float', dims: [1, 3 * base.H], values: new Array(3 * base.H).fill(v) });
-    expect(() => parseOnnx(build(c, 2, {}, [P(0)], ['P']).bytes, 'p.onnx')).not.toThrow();
-    expect(() => parseOnnx(build(c, 2, {}, [P(0.5)], ['P']).bytes, 'p.onnx')).toThrow(/peepholes are not supported yet/);
-    expect(() => parseOnnx(build(c, 2, { input_forget: 1 }), 'p.onnx')).toThrow(ModelFormatError);
+    const bad: TensorSpec = { name: 'P', type: 'float', dims: [1, 2 * base.H], values: new Array(2 * base.H).fill(0.1) };
+    expect(() => parseOnnx(build(c, 2, {}, [bad], ['P']).bytes, 'p.onnx')).toThrow(ModelFormatError);
+    const nan: TensorSpec = { name: 'P', type: 'float', dims: [1, 3 * base.H], values: new Array(3 * base.H).fill(Number.NaN) };
+    expect(() => parseOnnx(build(c, 2, {}, [nan], ['P']).bytes, 'p.onnx')).toThrow(/non-finite/);
   });
 
   it('wrong gate counts and hidden_size mismatches are ModelFormatErrors', () => {

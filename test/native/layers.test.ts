@@ -27,6 +27,8 @@ const gradCases: Case[] = [
   { name: 'lstm bi 2-layer lengths', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 3, numLayers: 2, bidirectional: true }, T: 5, B: 3, lengths: [2, 5, 3], init: true },
   { name: 'lstm proj batchFirst no-bias', cell: 'lstm', opts: { inputSize: 2, hiddenSize: 5, projSize: 2, batchFirst: true, bias: false }, T: 3, B: 2, lengths: [3, 1] },
   { name: 'lstm hard_sigmoid/elu/softsign clip', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 3, activations: ['hard_sigmoid', { name: 'elu', alpha: 0.8 }, 'softsign'], clip: 0.9 }, T: 4, B: 2, init: true },
+  { name: 'lstm peepholes bi 2-layer lengths', cell: 'lstm', opts: { inputSize: 3, hiddenSize: 3, numLayers: 2, bidirectional: true, peepholes: true }, T: 4, B: 3, lengths: [4, 1, 3], init: true },
+  { name: 'lstm input_forget + peepholes + clip', cell: 'lstm', opts: { inputSize: 2, hiddenSize: 4, peepholes: true, inputForget: true, clip: 0.8 }, T: 4, B: 2, init: true },
   { name: 'gru reset-after bi', cell: 'gru', opts: { inputSize: 3, hiddenSize: 4, bidirectional: true }, T: 4, B: 3, lengths: [4, 2, 3], init: true },
   { name: 'gru reset-before 2-layer', cell: 'gru', opts: { inputSize: 2, hiddenSize: 3, numLayers: 2, linearBeforeReset: false }, T: 5, B: 2, lengths: [5, 3], init: true },
   { name: 'gru scaled_tanh/softplus', cell: 'gru', opts: { inputSize: 2, hiddenSize: 3, activations: [{ name: 'scaled_tanh', alpha: 1.1, beta: 0.6 }, 'softplus'] }, T: 3, B: 2 },

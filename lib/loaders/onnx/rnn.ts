@@ -77,7 +77,7 @@ export function recurrentOp(cell: Cell, sink: LayerSink): (ctx: OpContext) => Ke
     if (layout !== 0 && layout !== 1) fail(`layout ${layout} is not 0 or 1`);
     const clip = a.has('clip') ? a.float('clip', 0) : 0;
     if (!(Number.isFinite(clip) && clip >= 0)) fail(`clip ${clip} must be a finite number >= 0`);
-    if (cell === 'LSTM' && a.int('input_forget', 0) !== 0) fail('input_forget=1 (coupled input and forget gates) is not supported yet');
+    const inputForget = cell === 'LSTM' && a.int('input_forget', 0) !== 0;
     const lbr = cell === 'GRU' ? a.int('linear_before_reset', 0) !== 0 : true;
 
     const W = constInput(ctx, 1, 'W');
@@ -101,8 +101,9 @@ export function recurrentOp(cell: Cell, sink: LayerSink): (ctx: OpContext) => Ke
     if (P !== null) {
       if (P.shape.length !== 2 || P.shape[0] !== nd || P.shape[1] !== 3 * H)
         fail(`P has shape ${formatDims(P.shape)}; expected [${nd}, ${3 * H}]`);
-      for (let i = 0; i < P.data.length; i++) if (P.data[i] !== 0) fail('peepholes are not supported yet (P is non-zero)');
+      for (let i = 0; i < P.data.length; i++) if (!Number.isFinite(P.data[i] as number)) fail('P holds a non-finite value');
     }
+    const peepholes = P !== null;
     for (const [v, n] of [[W, 'W'], [R, 'R'], [B, 'B']] as const)
       if (v !== null) for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i] as number)) fail(`${n} holds a non-finite value`);
 
@@ -159,6 +160,16 @@ export function recurrentOp(cell: Cell, sink: LayerSink): (ctx: OpContext) => Ke
         sd[`weight_hh_l0${sfx}`] = w.r as Tensor;
         if (w.bi) sd[`bias_ih_l0${sfx}`] = w.bi;
         if (w.bh) sd[`bias_hh_l0${sfx}`] = w.bh;
+        if (peepholes && P !== null) {
+          // ONNX P is [i, o, f]; rnnx's weight_p is [i, f, o]
+          const p = mk(3 * H);
+          const src = P.data as Float32Array;
+          const base = d * 3 * H;
+          p.set(src.subarray(base, base + H), 0);
+          p.set(src.subarray(base + 2 * H, base + 3 * H), H);
+          p.set(src.subarray(base + H, base + 2 * H), 2 * H);
+          sd[`weight_p_l0${sfx}`] = new Tensor(p, [3 * H]);
+        }
       });
       const opts = {
         inputSize: I,
@@ -172,7 +183,13 @@ export function recurrentOp(cell: Cell, sink: LayerSink): (ctx: OpContext) => Ke
       };
       let layer: Recurrent;
       try {
-        if (cell === 'LSTM') layer = LSTM.fromStateDict(sd, { ...opts, activations: acts as [ActivationSpec, ActivationSpec, ActivationSpec] });
+        if (cell === 'LSTM')
+          layer = LSTM.fromStateDict(sd, {
+            ...opts,
+            peepholes,
+            inputForget,
+            activations: acts as [ActivationSpec, ActivationSpec, ActivationSpec],
+          });
         else if (cell === 'GRU') layer = GRU.fromStateDict(sd, { ...opts, linearBeforeReset: lbr, activations: acts as [ActivationSpec, ActivationSpec] });
         else layer = RNN.fromStateDict(sd, { ...opts, activations: acts as [ActivationSpec] });
       } catch (e) {

@@ -7,6 +7,8 @@
 //         f = f(...), o = f(...), g = g(...)     (g: candidate activation, default tanh)
 //         c' = f * c + i * g ;  h' = o * h(c')   (h: output activation, default tanh)
 //         h' = W_hr h' when projecting
+//         ONNX extensions (LSTM): peepholes weight_p_l{k} [3H] in order i, f, o add P_i*c, P_f*c to
+//         the i and f pre-activations and P_o*c' to o's; input_forget couples f = 1 - i.
 //   GRU   gates r, z, n      weight_ih [3H, in]  weight_hh [3H, H]  bias_ih/bias_hh [3H]
 //         r = f(Wr x + br + Rr h + brr), z = f(Wz x + bz + Rz h + brz)
 //         linear_before_reset (PyTorch; ONNX linear_before_reset=1; Keras reset_after=true):
@@ -69,6 +71,8 @@ struct RnnConfig {
   ActSpec g{Activation::kTanh, 0, 0};
   ActSpec h{Activation::kTanh, 0, 0};
   double clip = 0;             // 0 = none
+  bool peepholes = false;      // LSTM only (ONNX P)
+  bool input_forget = false;   // LSTM only (ONNX input_forget)
 
   int dirs() const { return bidirectional ? 2 : 1; }
   int gates() const { return gate_count(cell); }

@@ -30,10 +30,12 @@ namespace rnnx {
 /// float32. Float32 models only.
 enum class Precision : int { kFloat32 = 0, kBf16 = 1, kInt8 = 2 };
 
-enum class ParamKind : int { kWeightIh = 0, kWeightHh = 1, kBiasIh = 2, kBiasHh = 3, kWeightHr = 4 };
+enum class ParamKind : int { kWeightIh = 0, kWeightHh = 1, kBiasIh = 2, kBiasHh = 3, kWeightHr = 4, kPeephole = 5 };
+constexpr int kParamKinds = 6;
 
 /// One named parameter inside the flat weight buffer, in PyTorch's state-dict order and naming
-/// (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_hr_l0, then *_reverse, then l1...).
+/// (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_hr_l0, then *_reverse, then l1...);
+/// LSTM peepholes (an ONNX extension) follow as weight_p_l{k} [3H] (i, f, o).
 struct ParamSpec {
   std::string name;
   ParamKind kind;
@@ -134,7 +136,7 @@ class Rnn {
   void ensure_packed(const void* table, bool backward);
   RnnConfig cfg_;
   std::vector<ParamSpec> params_;
-  std::vector<int64_t> offsets_;  // [L*D*5] offset of each ParamKind, -1 if absent
+  std::vector<int64_t> offsets_;  // [L*D*kParamKinds] offset of each ParamKind, -1 if absent
   Buffer<T> w_;
   uint64_t version_ = 1;
   Precision precision_ = Precision::kFloat32;
@@ -146,11 +148,11 @@ class Rnn {
   Rnn& operator=(const Rnn&) = delete;
 
   const T* param(int layer, int dir, ParamKind k) const {
-    int64_t o = offsets_[(static_cast<size_t>(layer) * cfg_.dirs() + dir) * 5 + static_cast<int>(k)];
+    int64_t o = offsets_[(static_cast<size_t>(layer) * cfg_.dirs() + dir) * kParamKinds + static_cast<int>(k)];
     return o < 0 ? nullptr : w_.data() + o;
   }
   int64_t param_offset(int layer, int dir, ParamKind k) const {
-    return offsets_[(static_cast<size_t>(layer) * cfg_.dirs() + dir) * 5 + static_cast<int>(k)];
+    return offsets_[(static_cast<size_t>(layer) * cfg_.dirs() + dir) * kParamKinds + static_cast<int>(k)];
   }
 };
 

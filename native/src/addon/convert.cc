@@ -160,7 +160,7 @@ ConfigResult ReadConfig(Napi::Value v) {
               proj = GetField(o, "projSize"), layers = GetField(o, "numLayers"), bidi = GetField(o, "bidirectional"),
               batch_first = GetField(o, "batchFirst"), bias = GetField(o, "bias"),
               lbr = GetField(o, "linearBeforeReset"), acts = GetField(o, "activations"), clip = GetField(o, "clip"),
-              dtype = GetField(o, "dtype");
+              dtype = GetField(o, "dtype"), peep = GetField(o, "peepholes"), inforget = GetField(o, "inputForget");
   RawActivation raw_acts[3];
   const char* acts_expected = "an array of 3 activations ({ kind, alpha, beta })";
   if (acts.IsEmpty() || !acts.IsArray() || acts.As<Napi::Array>().Length() != 3)
@@ -194,6 +194,8 @@ ConfigResult ReadConfig(Napi::Value v) {
   c.f = CheckActivation(raw_acts[0], "config.activations[0]");
   c.g = CheckActivation(raw_acts[1], "config.activations[1]");
   c.h = CheckActivation(raw_acts[2], "config.activations[2]");
+  c.peepholes = ToBool(peep, "config.peepholes", true, false);
+  c.input_forget = ToBool(inforget, "config.inputForget", true, false);
   c.clip = ToNumber(clip, "config.clip", 0, std::numeric_limits<double>::max(),
                     "a finite number >= 0 (0 = no clipping)");
   const std::string dt = ToString(dtype, "config.dtype", "'float32' or 'float64'");

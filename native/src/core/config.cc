@@ -43,6 +43,8 @@ void validate_config(const RnnConfig& c) {
     if (c.proj_size >= c.hidden_size)
       bad("projSize", "less than hiddenSize (" + std::to_string(c.hidden_size) + ")", std::to_string(c.proj_size));
   }
+  if ((c.peepholes || c.input_forget) && c.cell != CellType::kLstm)
+    bad(c.peepholes ? "peepholes" : "inputForget", "false for a non-LSTM cell", "true");
   if (!(c.clip >= 0) || !std::isfinite(c.clip)) bad("clip", "a finite number >= 0", "a negative or non-finite value");
   check_act(c.f, "activations[0]");
   check_act(c.g, "activations[1]");
@@ -74,6 +76,7 @@ std::vector<ParamSpec> param_specs(const RnnConfig& c) {
         push("bias_hh" + sfx, ParamKind::kBiasHh, l, d, G * H, 0);
       }
       if (c.proj_size > 0) push("weight_hr" + sfx, ParamKind::kWeightHr, l, d, c.proj_size, H);
+      if (c.peepholes) push("weight_p" + sfx, ParamKind::kPeephole, l, d, 3 * H, 0);
     }
   }
   return out;

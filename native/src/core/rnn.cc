@@ -76,8 +76,10 @@ namespace {
 
 template <typename T>
 cpu::CellParams<T> cell_params(const RnnConfig& c) {
-  return cpu::CellParams<T>{c.f.kind,         c.g.kind,         c.h.kind,         T(c.f.alpha), T(c.f.beta),
-                            T(c.g.alpha),     T(c.g.beta),      T(c.h.alpha),     T(c.h.beta),  T(c.clip)};
+  cpu::CellParams<T> p{c.f.kind,     c.g.kind,    c.h.kind,     T(c.f.alpha), T(c.f.beta), T(c.g.alpha),
+                       T(c.g.beta),  T(c.h.alpha), T(c.h.beta), T(c.clip)};
+  p.input_forget = c.input_forget;
+  return p;
 }
 
 template <typename T>
@@ -173,9 +175,9 @@ Rnn<T>::Rnn(const RnnConfig& cfg, const T* weights, int64_t count) : cfg_(cfg) {
                                           std::to_string(count));
   if (weights == nullptr && total > 0) throw Error(Code::kInvalidArgument, "weights: null pointer");
   guarded("Rnn", [&] {
-    offsets_.assign(static_cast<size_t>(cfg_.num_layers * cfg_.dirs() * 5), -1);
+    offsets_.assign(static_cast<size_t>(cfg_.num_layers * cfg_.dirs() * kParamKinds), -1);
     for (const ParamSpec& p : params_)
-      offsets_[(static_cast<size_t>(p.layer) * cfg_.dirs() + p.dir) * 5 + static_cast<int>(p.kind)] = p.offset;
+      offsets_[(static_cast<size_t>(p.layer) * cfg_.dirs() + p.dir) * kParamKinds + static_cast<int>(p.kind)] = p.offset;
     w_.assign(weights, weights + total);
     ws_ = std::make_unique<Workspace>();
   });
@@ -302,7 +304,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
   if (!a.x || !a.y) throw Error(Code::kInvalidArgument, "forward: x and y are required");
   guarded("forward", [&] {
     const cpu::KernelTable<T>& K = cpu::kernels<T>();
-    const cpu::CellParams<T> cp = cell_params<T>(cfg_);
+    cpu::CellParams<T> cp = cell_params<T>(cfg_);
     Workspace& ws = *ws_;
     const int64_t TT = a.seq_len, B = a.batch, L = cfg_.num_layers, D = cfg_.dirs();
     const int64_t H = cfg_.hidden_size, R = cfg_.state_size(), P = cfg_.proj_size, G = cfg_.gates();
@@ -361,6 +363,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
         const typename Workspace::Packed& pk = ws.packed[idx];
+        cp.peep = param(l, d, ParamKind::kPeephole);
         const T* bih = param(l, d, ParamKind::kBiasIh);
         const T* bhh = param(l, d, ParamKind::kBiasHh);
         T* xw = ws.xw.data();
@@ -517,7 +520,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
   if (!a.dx || !a.dw) throw Error(Code::kInvalidArgument, "backward: dx and dw are required");
   guarded("backward", [&] {
     const cpu::KernelTable<T>& K = cpu::kernels<T>();
-    const cpu::CellParams<T> cp = cell_params<T>(cfg_);
+    cpu::CellParams<T> cp = cell_params<T>(cfg_);
     Workspace& ws = *ws_;
     const int64_t TT = tape.seq_len, B = tape.batch, L = cfg_.num_layers, D = cfg_.dirs();
     const int64_t H = cfg_.hidden_size, R = cfg_.state_size(), P = cfg_.proj_size, G = cfg_.gates();
@@ -577,6 +580,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         const int64_t idx = l * D + d;
         const typename Tape<T>::Dir& td = tape.dirs[idx];
         const typename Workspace::Packed& pk = ws.packed[idx];
+        cp.peep = param(l, d, ParamKind::kPeephole);
         T* dWih = a.dw + param_offset(l, d, ParamKind::kWeightIh);
         T* dWhh = a.dw + param_offset(l, d, ParamKind::kWeightHh);
         T* dbih = cfg_.bias ? a.dw + param_offset(l, d, ParamKind::kBiasIh) : nullptr;
@@ -699,6 +703,22 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
           weight_grad(H, H, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H);
         } else {
           weight_grad(GH, R, dhh_all, GH, hprev, R, dWhh);
+        }
+        if (cp.peep) {
+          // peephole gradients: dP_i = sum dpre_i * c_prev, dP_f = sum dpre_f * c_prev, dP_o = sum dpre_o * c
+          T* dP = a.dw + param_offset(l, d, ParamKind::kPeephole);
+          const T* cprev = td.cprev.data();
+          const T* cc = td.c.data();
+          for (int64_t row = 0; row < TB; ++row) {
+            const T* dp = dpre_all + row * GH;
+            const T* cpr = cprev + row * H;
+            const T* cr = cc + row * H;
+            for (int64_t j = 0; j < H; ++j) {
+              dP[j] += dp[j] * cpr[j];
+              dP[H + j] += dp[H + j] * cpr[j];
+              dP[2 * H + j] += dp[3 * H + j] * cr[j];
+            }
+          }
         }
         if (dbih) {
           for (int64_t row = 0; row < TB; ++row) {

@@ -22,6 +22,10 @@ struct CellParams {
   Activation f, g, h;
   T f_alpha, f_beta, g_alpha, g_beta, h_alpha, h_beta;
   T clip;  // 0 = none
+  // LSTM only (ONNX): peephole weights [3H] in order i, f, o (null = none), and coupled input/forget
+  // gates (f = 1 - i). Set per layer and direction by the core.
+  const T* peep = nullptr;
+  bool input_forget = false;
 };
 
 template <typename T>

@@ -50,9 +50,14 @@ struct Acts {
 template <typename T>
 void lstm_fwd(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, T* c, T* hout) {
   Acts<T> a{p};
+  const T* P = p.peep;
   for (int64_t j = 0; j < H; ++j) {
-    T i = a.f(pre[j]), f = a.f(pre[H + j]), g = a.g(pre[2 * H + j]), o = a.f(pre[3 * H + j]);
-    T cj = f * c_prev[j] + i * g;
+    const T pi = pre[j] + (P ? P[j] * c_prev[j] : T(0));
+    const T i = a.f(pi);
+    const T f = p.input_forget ? T(1) - i : a.f(pre[H + j] + (P ? P[H + j] * c_prev[j] : T(0)));
+    const T g = a.g(pre[2 * H + j]);
+    const T cj = f * c_prev[j] + i * g;
+    const T o = a.f(pre[3 * H + j] + (P ? P[2 * H + j] * cj : T(0)));
     c[j] = cj;
     hout[j] = o * a.h(cj);
   }
@@ -61,24 +66,45 @@ void lstm_fwd(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, 
 template <typename T>
 void lstm_hout(const CellParams<T>& p, int64_t H, const T* pre, const T* c, T* hout) {
   Acts<T> a{p};
-  for (int64_t j = 0; j < H; ++j) hout[j] = a.f(pre[3 * H + j]) * a.h(c[j]);
+  const T* P = p.peep;
+  for (int64_t j = 0; j < H; ++j) hout[j] = a.f(pre[3 * H + j] + (P ? P[2 * H + j] * c[j] : T(0))) * a.h(c[j]);
 }
 
+// pre holds the product terms only; peephole terms are added here as in forward, and dpre is the
+// gradient of those product terms (equal to that of the full pre-activations). The peephole weight
+// gradients are reduced over all steps by the core from dpre and the stored cell states.
 template <typename T>
-void lstm_bwd(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, const T* c, const T* dhout,
-              T* dc, T* dpre) {
+void lstm_bwd(const CellParams<T>& p, int64_t H, const T* pre, const T* c_prev, const T* c, const T* dhout, T* dc,
+              T* dpre) {
   Acts<T> a{p};
+  const T* P = p.peep;
   for (int64_t j = 0; j < H; ++j) {
-    const T pi = pre[j], pf = pre[H + j], pg = pre[2 * H + j], po = pre[3 * H + j];
-    const T i = a.f(pi), f = a.f(pf), g = a.g(pg), o = a.f(po);
+    const T pi = pre[j] + (P ? P[j] * c_prev[j] : T(0));
+    const T pf = pre[H + j] + (P ? P[H + j] * c_prev[j] : T(0));
+    const T pg = pre[2 * H + j];
+    const T po = pre[3 * H + j] + (P ? P[2 * H + j] * c[j] : T(0));
+    const T i = a.f(pi), g = a.g(pg), o = a.f(po);
+    const T f = p.input_forget ? T(1) - i : a.f(pf);
     const T hc = a.h(c[j]);
     const T dho = dhout[j];
-    const T dct = dc[j] + dho * o * a.dh(c[j]);
-    dpre[j] = dct * g * a.df(pi);
-    dpre[H + j] = dct * c_prev[j] * a.df(pf);
+    const T dpo = dho * hc * a.df(po);
+    T dct = dc[j] + dho * o * a.dh(c[j]);
+    if (P) dct += dpo * P[2 * H + j];
+    T dpi, dpf;
+    if (p.input_forget) {
+      dpi = dct * (g - c_prev[j]) * a.df(pi);  // f = 1 - i
+      dpf = T(0);
+    } else {
+      dpi = dct * g * a.df(pi);
+      dpf = dct * c_prev[j] * a.df(pf);
+    }
+    dpre[j] = dpi;
+    dpre[H + j] = dpf;
     dpre[2 * H + j] = dct * i * a.dg(pg);
-    dpre[3 * H + j] = dho * hc * a.df(po);
-    dc[j] = dct * f;
+    dpre[3 * H + j] = dpo;
+    T dcp = dct * f;
+    if (P) dcp += dpi * P[j] + dpf * P[H + j];
+    dc[j] = dcp;
   }
 }
 

@@ -10,7 +10,8 @@
 #include "../kernels.h"
 
 inline bool standard_gates(const CellParams<float>& p) {
-  return p.f == Activation::kSigmoid && p.g == Activation::kTanh && p.h == Activation::kTanh && p.clip == 0.f;
+  return p.f == Activation::kSigmoid && p.g == Activation::kTanh && p.h == Activation::kTanh && p.clip == 0.f &&
+         p.peep == nullptr && !p.input_forget;
 }
 
 // Loops over [0, H) in vectors with a masked tail; F(j, n) gets the element offset and lane count.
