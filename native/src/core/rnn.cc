@@ -116,26 +116,53 @@ void gemm_w(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
   gemm_p(K, prec, M, N, Kd, A, lda, P.f.data(), P, C, ldc, acc);
 }
 
+// Panels [p0, p1) of C[M,N] (+)= A[M,K] * W^T in the precision asked for (reduced precision only for
+// float tables and only for weights packed that way).
+template <typename T>
+void run_panels(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
+                const T* Pf, const PackedMat<T>& P, T* C, int64_t ldc, bool acc, int64_t p0, int64_t p1) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (prec == Precision::kBf16) return K.gemm_nt_bf16(M, N, Kd, A, lda, P.b16.data(), C, ldc, acc, p0, p1);
+    if (prec == Precision::kInt8) return K.gemm_nt_i8(M, N, Kd, A, lda, P.q.data(), P.scale.data(), C, ldc, acc, p0, p1);
+  }
+  K.gemm_nt_packed(M, N, Kd, A, lda, Pf, C, ldc, acc, p0, p1);
+}
+
 // The same with the float panels given directly (for operands packed per call).
 template <typename T>
 void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, int64_t Kd, const T* A, int64_t lda,
             const T* Pf, const PackedMat<T>& P, T* C, int64_t ldc, bool acc) {
   const int64_t panels = (N + K.nr - 1) / K.nr;
-  auto run = [&](int64_t m, const T* a, T* c, int64_t p0, int64_t p1) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (prec == Precision::kBf16) return K.gemm_nt_bf16(m, N, Kd, a, lda, P.b16.data(), c, ldc, acc, p0, p1);
-      if (prec == Precision::kInt8) return K.gemm_nt_i8(m, N, Kd, a, lda, P.q.data(), P.scale.data(), c, ldc, acc, p0, p1);
-    }
-    K.gemm_nt_packed(m, N, Kd, a, lda, Pf, c, ldc, acc, p0, p1);
-  };
-  if (!worth_parallel(M, N, Kd)) return run(M, A, C, 0, panels);
+  if (!worth_parallel(M, N, Kd)) return run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, 0, panels);
   ThreadPool& pool = ThreadPool::global();
   if (M >= 64 * pool.threads()) {
-    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) { run(e - b, A + b * lda, C + b * ldc, 0, panels); });
+    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) {
+      run_panels(K, prec, e - b, N, Kd, A + b * lda, lda, Pf, P, C + b * ldc, ldc, acc, 0, panels);
+    });
   } else {
     const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run(M, A, C, b, e); });
+    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, b, e); });
   }
+}
+
+// C1 = A1 * W1^T and C2 = A2 * W2^T, both [M, N] with ldc = N, in ONE parallel region over column
+// panels: a single time step (a stream step) needs its input projection and its recurrent product
+// at once, and each region costs a handoff between threads.
+template <typename T>
+void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, const T* A1, int64_t K1,
+             const PackedMat<T>& P1, T* C1, const T* A2, int64_t K2, const PackedMat<T>& P2, T* C2) {
+  ThreadPool& pool = ThreadPool::global();
+  if (!worth_parallel(M, N, K1 + K2) || M >= 64 * pool.threads()) {
+    gemm_w(K, prec, M, N, K1, A1, K1, P1, C1, N);
+    gemm_w(K, prec, M, N, K2, A2, K2, P2, C2, N);
+    return;
+  }
+  const int64_t panels = (N + K.nr - 1) / K.nr;
+  const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
+  pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) {
+    run_panels(K, prec, M, N, K1, A1, K1, P1.f.data(), P1, C1, N, false, b, e);
+    run_panels(K, prec, M, N, K2, A2, K2, P2.f.data(), P2, C2, N, false, b, e);
+  });
 }
 
 // Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
@@ -371,18 +398,6 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         T* h = ws.h.data();
         T* c = ws.c.data();
 
-        // 1. input projection for all steps at once
-        gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
-        if (bih || bhh) {
-          for (int64_t row = 0; row < TT * B; ++row) {
-            T* r = xw + row * GH;
-            if (bih)
-              for (int64_t k = 0; k < GH; ++k) r[k] += bih[k];
-            if (bhh && cell != CellType::kGru)
-              for (int64_t k = 0; k < GH; ++k) r[k] += bhh[k];
-          }
-        }
-
         // initial state
         if (a.h0)
           std::memcpy(h, a.h0 + idx * B * R, sizeof(T) * B * R);
@@ -405,11 +420,30 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           }
         }
 
+        // 1. input projection for all steps at once (a single step: together with its recurrent
+        //    product, in one parallel region)
+        const bool fused_first = TT == 1 && !(cell == CellType::kGru && !lbr);
+        if (fused_first)
+          gemm_w2(K, prec, B, GH, xin, in, pk.ih, xw, h, R, pk.hh, hh);
+        else
+          gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
+        if (bih || bhh) {
+          for (int64_t row = 0; row < TT * B; ++row) {
+            T* r = xw + row * GH;
+            if (bih)
+              for (int64_t k = 0; k < GH; ++k) r[k] += bih[k];
+            if (bhh && cell != CellType::kGru)
+              for (int64_t k = 0; k < GH; ++k) r[k] += bhh[k];
+          }
+        }
+
         auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
 
         for (int64_t s = 0; s < max_len; ++s) {
           // 2a. recurrent term for every row (finished rows are computed and ignored)
-          if (cell == CellType::kGru && !lbr) {
+          if (fused_first && s == 0) {
+            // computed with the input projection above
+          } else if (cell == CellType::kGru && !lbr) {
             gemm_w(K, prec, B, 2 * H, H, h, H, pk.hh, hh, GH);
           } else {
             gemm_w(K, prec, B, GH, R, h, R, pk.hh, hh, GH);
