@@ -11,6 +11,7 @@ import { Tensor } from '../../lib/tensor.js';
 import { entryToFloat32, entryToInt32, readSafetensorsSync } from '../../lib/io/safetensors.js';
 import { loadOnnx, parseOnnx } from '../../lib/loaders/onnx.js';
 import { type ModelSpec, encodeOnnxModel } from '../../lib/loaders/onnx/encode.js';
+import { mulberry32 } from '../../lib/random.js';
 
 const DIR = new URL('../../../shared/fixtures/onnx/', import.meta.url).pathname;
 const fixtures = readdirSync(DIR)
@@ -24,16 +25,7 @@ const fixtures = readdirSync(DIR)
     return { name: f, bytes: new Uint8Array(readFileSync(join(DIR, f))), inputs };
   });
 
-function mulberry(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry = mulberry32;
 
 /** Loads `bytes`; if that works, runs the model. Returns what happened; throws on any unexpected error. */
 async function probe(bytes: Uint8Array, inputs: Record<string, Tensor>, what: string): Promise<'loaded' | 'rejected'> {

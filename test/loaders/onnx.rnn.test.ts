@@ -9,20 +9,12 @@ import { ModelFormatError } from '../../lib/errors.js';
 import { parseOnnx } from '../../lib/loaders/onnx.js';
 import { type AttrValue, type TensorSpec, encodeOnnxModel } from '../../lib/loaders/onnx/encode.js';
 import { relErr } from '../../lib/verify/relErr.js';
+import { mulberry32 } from '../../lib/random.js';
 
 type Cell = 'LSTM' | 'GRU' | 'RNN';
 const G = { LSTM: 4, GRU: 3, RNN: 1 };
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 const randArr = (r: () => number, n: number, scale = 0.5) => Array.from({ length: n }, () => Math.fround((r() * 2 - 1) * scale));
 
 const ACT: Record<string, (x: number, a?: number, b?: number) => number> = {

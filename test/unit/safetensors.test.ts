@@ -20,6 +20,7 @@ import {
   type SafetensorsEntry,
 } from '../../lib/io/safetensors.js';
 import { Tensor } from '../../lib/tensor.js';
+import { mulberry32 } from '../../lib/random.js';
 
 const FIXTURE = '/work/shared/fixtures/layers/lstm_proj.safetensors';
 const FILE = 'test.safetensors';
@@ -403,17 +404,7 @@ suite('malformed files', () => {
 });
 
 suite('random mutations', () => {
-  /** mulberry32: small deterministic PRNG. */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const prng = mulberry32;
 
   it('parse either succeeds or throws ModelFormatError, for thousands of mutations', () => {
     const original = new Uint8Array(readFileSync(FIXTURE));
