@@ -25,12 +25,12 @@ import {
   type EncodeBatchOptions,
   type EncodedBatch,
   checkBool,
-  checkIds,
   checkInt,
   checkTexts,
   encodeBatchWith,
   formatError,
   isRecord,
+  joinPieces,
   withSpecials,
 } from './common.js';
 import { Heap, NumberHeap } from './heap.js';
@@ -333,15 +333,7 @@ export class BpeTokenizer {
 
   /** Text of `ids`: pieces joined, `▁` → space, leading space dropped; `<unk>` → U+FFFD. */
   decode(ids: ArrayLike<number>): string {
-    const a = checkIds(ids);
-    const v = this.vocab;
-    let out = '';
-    for (let i = 0; i < a.length; i++) {
-      const id = a[i] as number;
-      if (id === v.padId || id === v.bosId || id === v.eosId) continue;
-      out += id === v.unkId ? '\ufffd' : v.token(id);
-    }
-    out = out.replaceAll(WORD_START, ' ');
+    const out = joinPieces(ids, this.vocab).replaceAll(WORD_START, ' ');
     return out.startsWith(' ') ? out.slice(1) : out;
   }
 

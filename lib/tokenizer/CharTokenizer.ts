@@ -10,12 +10,12 @@ import {
   type EncodeBatchOptions,
   type EncodedBatch,
   checkBool,
-  checkIds,
   checkInt,
   checkTexts,
   encodeBatchWith,
   formatError,
   isRecord,
+  joinPieces,
   withSpecials,
 } from './common.js';
 import { type NormalizeOptions, type ResolvedNormalizeOptions, collapseWhitespace, normalizeText, resolveNormalize } from './text.js';
@@ -129,15 +129,7 @@ export class CharTokenizer {
 
   /** Text of `ids`: characters concatenated; pad/BOS/EOS skipped; `<unk>` → U+FFFD. */
   decode(ids: ArrayLike<number>): string {
-    const a = checkIds(ids);
-    const v = this.vocab;
-    let out = '';
-    for (let i = 0; i < a.length; i++) {
-      const id = a[i] as number;
-      if (id === v.padId || id === v.bosId || id === v.eosId) continue;
-      out += id === v.unkId ? '\ufffd' : v.token(id);
-    }
-    return out;
+    return joinPieces(ids, this.vocab);
   }
 
   /** JSON form, stored in the model file. */

@@ -147,6 +147,21 @@ export function withSpecials(core: number[], bosId: number, eosId: number): Int3
 }
 
 /** Checks that `ids` is an array-like of integers (used by `decode`). */
+/**
+ * The text pieces of `ids`, concatenated: padding, BOS and EOS skipped, `<unk>` shown as U+FFFD.
+ * Shared by the tokenizers whose pieces join without separators (characters, BPE pieces).
+ */
+export function joinPieces(ids: unknown, vocab: { padId: number; bosId: number; eosId: number; unkId: number; token(id: number): string }): string {
+  const a = checkIds(ids);
+  let out = '';
+  for (let i = 0; i < a.length; i++) {
+    const id = a[i] as number;
+    if (id === vocab.padId || id === vocab.bosId || id === vocab.eosId) continue;
+    out += id === vocab.unkId ? '\ufffd' : vocab.token(id);
+  }
+  return out;
+}
+
 export function checkIds(ids: unknown): ArrayLike<number> {
   if (Array.isArray(ids) || ids instanceof Int32Array || ids instanceof Uint32Array || ids instanceof Uint16Array) {
     return ids as ArrayLike<number>;
