@@ -343,7 +343,7 @@ export abstract class Recurrent {
     const acts = specs.map((s, i) => toNativeActivation(s, `options.activations[${i}]`));
     while (acts.length < 3) acts.push({ kind: 1, alpha: 0, beta: 0 });
 
-    const nativeCfg: NativeRnnConfig = {
+    const common = {
       cell,
       inputSize,
       hiddenSize,
@@ -353,27 +353,15 @@ export abstract class Recurrent {
       batchFirst,
       bias,
       linearBeforeReset,
-      activations: acts as NativeRnnConfig['activations'],
       clip,
-      dtype,
+      dtype: dtype as FloatDType,
       peepholes,
       inputForget,
     };
+    const nativeCfg: NativeRnnConfig = { ...common, activations: acts as NativeRnnConfig['activations'] };
     this.config = Object.freeze({
-      cell,
-      inputSize,
-      hiddenSize,
-      projSize,
-      numLayers,
-      bidirectional,
-      batchFirst,
-      bias,
-      linearBeforeReset,
+      ...common,
       activations: acts.slice(0, needed).map((a) => ({ name: activationName(a.kind), alpha: a.alpha, beta: a.beta })),
-      clip,
-      dtype,
-      peepholes,
-      inputForget,
     });
 
     const binding = getBinding();
