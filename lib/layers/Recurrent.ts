@@ -106,6 +106,12 @@ export interface Gradients {
   c0?: FloatTensor;
   /** dL/dweight for every parameter, under PyTorch's names (views into one buffer). */
   weights: Record<string, FloatTensor>;
+  /**
+   * With `{ stateGrads: true }`: dL/dh_t, the total gradient reaching each step's hidden state,
+   * [L*D, T, B, R] (time-major whatever the layout), zero at padded steps — what a vanishing-gradient
+   * plot shows as ||dL/dh_t|| against t.
+   */
+  stateGrads?: FloatTensor;
 }
 
 export interface BackwardGrads {
@@ -120,7 +126,7 @@ export interface BackwardGrads {
 /** A recorded forward pass: its outputs plus `backward`. Holds native buffers until backward
  * (unless `retain`) or dispose(). */
 export interface Tape extends ForwardResult {
-  backward(grads?: BackwardGrads, options?: { retain?: boolean }): Gradients;
+  backward(grads?: BackwardGrads, options?: { retain?: boolean; stateGrads?: boolean }): Gradients;
   dispose(): void;
   readonly disposed: boolean;
 }
@@ -582,11 +588,13 @@ export abstract class Recurrent {
         return released || tape.released;
       },
       dispose: release,
-      backward(grads?: BackwardGrads, options?: { retain?: boolean }): Gradients {
+      backward(grads?: BackwardGrads, options?: { retain?: boolean; stateGrads?: boolean }): Gradients {
         checkOptions(grads, 'grads', ['output', 'h', 'c']);
-        checkOptions(options, 'options', ['retain']);
+        checkOptions(options, 'options', ['retain', 'stateGrads']);
         const retain = options?.retain ?? false;
         assertBoolean(retain, 'options.retain');
+        const wantSteps = options?.stateGrads ?? false;
+        assertBoolean(wantSteps, 'options.stateGrads');
         if (released || tape.released)
           throw new DisposedError(
             'This tape was released (backward frees it unless called with { retain: true }); run forward again',
@@ -604,8 +612,12 @@ export abstract class Recurrent {
         const dh0 = self._alloc(p.args.hn.length);
         const dc0 = p.args.cn ? self._alloc(p.args.cn.length) : null;
         const dw = self._alloc(m.paramCount);
+        const T = p.args.seqLen;
+        const B = p.args.batch;
+        const LD = cfg.numLayers * self.numDirections;
+        const dhSteps = wantSteps ? self._alloc(LD * T * B * self.stateSize) : null;
         try {
-          m.backward(tape, { gy, ghn, gcn, dx, dh0, dc0, dw, accumulate: false });
+          m.backward(tape, { gy, ghn, gcn, dx, dh0, dc0, dw, accumulate: false, dhSteps });
         } catch (e) {
           throw fromNative(e);
         }
@@ -618,6 +630,7 @@ export abstract class Recurrent {
           weights,
         };
         if (dc0) res.c0 = new Tensor(dc0, p.shapes.c) as FloatTensor;
+        if (dhSteps) res.stateGrads = new Tensor(dhSteps, [LD, T, B, self.stateSize]) as FloatTensor;
         return res;
       },
     };

@@ -81,6 +81,8 @@ export interface NativeBackwardArgs {
   dc0: NativeFloatArray | null; // written
   dw: NativeFloatArray; // written, flat like the weights
   accumulate: boolean; // add into dw instead of overwriting
+  /** Optional output: dL/dh_t per step, [L*D, T, B, R] time-major, zero at padded steps. */
+  dhSteps?: NativeFloatArray | null;
 }
 
 /** A recorded forward pass (holds its native buffers until release() or GC). */

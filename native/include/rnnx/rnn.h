@@ -73,6 +73,10 @@ struct BackwardArgs {
   T* dc0 = nullptr;        // dL/dc0 (may be null; LSTM)
   T* dw = nullptr;         // dL/dweights, flat like the weights (required)
   bool accumulate_dw = false;  // add into dw instead of overwriting it
+  // Optional: dL/dh_t, the total gradient reaching each step's state h_t (through the output at t and
+  // every later step), [L*D, T, B, R] time-major whatever the layout; zero at padded steps. What a
+  // vanishing-gradient plot shows (||dL/dh_t|| against t).
+  T* dh_steps = nullptr;
 };
 
 /// What the forward pass keeps for BPTT. Reusable: a second forward into the same Tape reuses its

@@ -29,7 +29,7 @@ void RequireNoCellState(Napi::Value v, const char* name) {
 }
 
 struct BackwardFields {
-  Napi::Value gy, ghn, gcn, dx, dh0, dc0, dw, accumulate;
+  Napi::Value gy, ghn, gcn, dx, dh0, dc0, dw, accumulate, dh_steps;
 };
 
 BackwardFields ReadBackwardFields(Napi::Value args) {
@@ -43,6 +43,7 @@ BackwardFields ReadBackwardFields(Napi::Value args) {
   f.dc0 = GetField(o, "dc0");
   f.dw = GetField(o, "dw");
   f.accumulate = GetField(o, "accumulate");
+  f.dh_steps = GetField(o, "dhSteps");
   return f;
 }
 
@@ -361,6 +362,9 @@ Napi::Value AddonRnn::Backward(const Napi::CallbackInfo& info) {
       }
       a.dw = CheckArray<T>(f.dw, "dw", Shape{{"paramCount", rnn.param_count()}});
       a.accumulate_dw = ToBool(f.accumulate, "accumulate", true, false);
+      a.dh_steps = CheckArray<T>(
+          f.dh_steps, "dhSteps",
+          Shape{{"numLayers*dirs", d.L * d.D}, {"seqLen", T_}, {"batch", B}, {"stateSize", d.R}}, true);
       rnn.backward(tp, a);
       st.SyncMemory();  // the backward workspace may have grown
     };

@@ -579,6 +579,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     };
 
     if (!a.accumulate_dw) std::fill_n(a.dw, param_count(), T(0));
+    if (a.dh_steps) std::fill_n(a.dh_steps, L * D * TT * B * R, T(0));
 
     // gradient w.r.t. the top layer's output, time-major
     const int64_t widest = std::max(I, OUT);
@@ -642,12 +643,13 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
 
         for (int64_t s = max_len - 1; s >= 0; --s) {
-          // 1. gradient arriving from this step's output
+          // 1. gradient arriving from this step's output (dh is then the total dL/dh_t)
           for (int64_t b = 0; b < B; ++b) {
             if (s >= lens[b]) continue;
             const int64_t row = t_of(s, b) * B + b;
             const T* go = gout + row * OUT + d * R;
             for (int64_t k = 0; k < R; ++k) dh[b * R + k] += go[k];
+            if (a.dh_steps) std::memcpy(a.dh_steps + (idx * TT * B + row) * R, dh + b * R, sizeof(T) * R);
           }
           T* dstep = ws.dstep.data();
           T* dhhstep = ws.dhhstep.data();
