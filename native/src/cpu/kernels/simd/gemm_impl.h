@@ -26,7 +26,8 @@ constexpr int64_t kMC = 192;
 
 inline int64_t packed_size_impl(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * kNR * K; }
 
-inline void pack_nt_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) {
+// Column panels of B: element (column j of C, k) is B[j * sj + k * sk]; zero-padded past N.
+inline void pack_panels(int64_t N, int64_t K, const float* B, int64_t sj, int64_t sk, float* P) {
   const int64_t panels = (N + kNR - 1) / kNR;
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = P + p * kNR * K;
@@ -34,30 +35,22 @@ inline void pack_nt_impl(int64_t N, int64_t K, const float* B, int64_t ldb, floa
     const int64_t nj = std::min<int64_t>(kNR, N - j0);
     for (int64_t k = 0; k < K; ++k) {
       float* d = dst + k * kNR;
-      for (int64_t j = 0; j < nj; ++j) d[j] = B[(j0 + j) * ldb + k];
+      const float* b = B + j0 * sj + k * sk;
+      for (int64_t j = 0; j < nj; ++j) d[j] = b[j * sj];
       for (int64_t j = nj; j < kNR; ++j) d[j] = 0.f;
     }
   }
 }
+
+// B given as [N, K] (C = A * B^T: weights in the forward pass).
+inline void pack_nt_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) { pack_panels(N, K, B, ldb, 1, P); }
+
+// B given as [K, N] (C = A * B: the backward products).
+inline void pack_kn_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) { pack_panels(N, K, B, 1, ldb, P); }
 
 inline V loadw(const float* p) { return V::loadu(p); }
 inline V loadw(const uint16_t* p) { return V::load_bf16(p); }
 inline V loadw(const int8_t* p) { return V::load_i8(p); }
-
-inline void pack_kn_impl(int64_t N, int64_t K, const float* B, int64_t ldb, float* P) {
-  const int64_t panels = (N + kNR - 1) / kNR;
-  for (int64_t p = 0; p < panels; ++p) {
-    float* dst = P + p * kNR * K;
-    const int64_t j0 = p * kNR;
-    const int64_t nj = std::min<int64_t>(kNR, N - j0);
-    for (int64_t k = 0; k < K; ++k) {
-      float* d = dst + k * kNR;
-      const float* b = B + k * ldb + j0;
-      for (int64_t j = 0; j < nj; ++j) d[j] = b[j];
-      for (int64_t j = nj; j < kNR; ++j) d[j] = 0.f;
-    }
-  }
-}
 
 // C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR] (times the per-column
 // scales `sc` when given); nc <= NR.
