@@ -154,8 +154,93 @@ export interface NativeBinding {
   setThreads(n: number): void;
   getThreads(): number;
   RnnModule: new (config: NativeRnnConfig, weights: NativeFloatArray) => NativeRnn;
+  ModelModule: new (spec: NativeModelSpec, params: NativeFloatArray) => NativeModel;
   /** Live native objects (modules + tapes + streams); for leak tests. */
   liveObjects(): number;
   /** Multiply-add peak of the selected ISA on `threads` threads (GFLOP/s); blocks `seconds`. */
   _fmaPeak(threads: number, seconds: number): number;
+}
+
+// ---- sequential models (native/src/addon/addon_model.cc) --------------------------------------
+
+export type NativeModelLayer =
+  | { type: 'embedding'; name: string; numEmbeddings: number; embeddingDim: number; paddingIdx: number }
+  | { type: 'dropout'; p: number }
+  | { type: 'recurrent'; name: string; rnn: NativeRnnConfig; dropout: number }
+  | { type: 'pool'; mode: 'last' | 'mean' | 'max' | 'meanmax' }
+  | { type: 'dense'; name: string; inFeatures: number; outFeatures: number; activation: 'none' | 'relu' | 'tanh' | 'sigmoid'; bias: boolean }
+  | { type: 'softmax' };
+
+export interface NativeModelSpec {
+  dtype: NativeDType;
+  input: { type: 'ids' } | { type: 'features'; size: number };
+  layers: NativeModelLayer[];
+}
+
+export interface NativeModelParam {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+  decay: boolean;
+}
+
+/** One batch: ids [B, T] (Int32) or features [B, T, F]; lengths [B]; recurrent state in/out. */
+export interface NativeModelBatch {
+  batch: number;
+  seqLen: number;
+  ids?: Int32Array;
+  features?: NativeFloatArray;
+  lengths?: Int32Array | null;
+  stateIn?: NativeFloatArray | null;
+  wantState?: boolean;
+}
+
+export interface NativeLoss {
+  kind: 'crossEntropy' | 'mse';
+  classTargets?: Int32Array; // [B] or [B, T]; -1 = ignore
+  valueTargets?: NativeFloatArray; // [rows, O]
+  labelSmoothing: number;
+}
+
+export interface NativeOptim {
+  kind: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  clipNorm: number;
+  clipValue: number;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  count: number;
+  correct: number;
+  gradNorm: number;
+}
+
+export interface NativeModel {
+  params(): NativeModelParam[];
+  readonly paramCount: number;
+  readonly outputSize: number;
+  readonly perStep: boolean;
+  stateSize(batch: number): number;
+  getParams(): NativeFloatArray;
+  setParams(p: NativeFloatArray): void;
+  forward(b: NativeModelBatch): { output: NativeFloatArray; state?: NativeFloatArray };
+  forwardAsync(b: NativeModelBatch): Promise<{ output: NativeFloatArray; state?: NativeFloatArray }>;
+  evaluateAsync(b: NativeModelBatch, loss: NativeLoss): Promise<NativeStepResult & { output: NativeFloatArray }>;
+  trainStep(b: NativeModelBatch, loss: NativeLoss, optim: NativeOptim, seed: number): NativeStepResult & { state?: NativeFloatArray };
+  trainStepAsync(b: NativeModelBatch, loss: NativeLoss, optim: NativeOptim, seed: number): Promise<NativeStepResult & { state?: NativeFloatArray }>;
+  gradients(b: NativeModelBatch, loss: NativeLoss, seed: number): NativeStepResult & { grads: NativeFloatArray };
+  getOptimState(): { step: number; slots: NativeFloatArray[] };
+  setOptimState(kind: 'sgd' | 'adam' | 'adamw', step: number, slots: NativeFloatArray[]): void;
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly busy: boolean;
+  readonly nativeBytes: number;
 }

@@ -113,6 +113,9 @@ class Rnn {
   /// Replaces the weights (count must equal param_count()); bumps weights_version().
   void set_weights(const T* weights, int64_t count);
   uint64_t weights_version() const { return version_; }
+  /// In-place access for optimizers; call weights_changed() after writing (repacks, invalidates tapes).
+  T* mutable_weights() { return w_.data(); }
+  void weights_changed() { ++version_; }
 
   /// Sets the inference weight precision (see Precision). Throws kInvalidArgument on a float64
   /// model for anything but kFloat32.

@@ -26,6 +26,8 @@
 
 namespace rnnx::addon {
 
+Napi::Function DefineModelModule(Napi::Env env);  // addon_model.cc
+
 // ---- process-wide counters ----------------------------------------------------------------
 
 namespace {
@@ -203,11 +205,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->rnn_tag = RandomTypeTag();
   data->tape_tag = RandomTypeTag();
   data->stream_tag = RandomTypeTag();
+  data->model_tag = RandomTypeTag();
 
   Napi::Function rnn = AddonRnn::Define(env);
   data->rnn_ctor = Napi::Persistent(rnn);
   data->tape_ctor = Napi::Persistent(AddonTape::Define(env));
   data->stream_ctor = Napi::Persistent(AddonStream::Define(env));
+  Napi::Function model = DefineModelModule(env);
+  data->model_ctor = Napi::Persistent(model);
 
   auto* holder = new std::shared_ptr<EnvRegistry>(data->registry);
   if (napi_add_env_cleanup_hook(
@@ -225,6 +230,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("liveObjects", Napi::Function::New<GetLiveObjects>(env, "liveObjects"));
   exports.Set("_fmaPeak", Napi::Function::New<FmaPeak>(env, "_fmaPeak"));
   exports.Set("RnnModule", rnn);
+  exports.Set("ModelModule", model);
   return exports;
 }
 

@@ -38,12 +38,14 @@ struct AddonData {
   Napi::FunctionReference rnn_ctor;
   Napi::FunctionReference tape_ctor;
   Napi::FunctionReference stream_ctor;
+  Napi::FunctionReference model_ctor;
   // Random per load (see RandomTypeTag in addon.cc): an object wrapped by another copy of the
   // addon (another .node file, or another environment) never passes a tag check here, so
   // unwrapping it cannot reinterpret someone else's pointer.
   napi_type_tag rnn_tag{};
   napi_type_tag tape_tag{};
   napi_type_tag stream_tag{};
+  napi_type_tag model_tag{};
   std::shared_ptr<EnvRegistry> registry = std::make_shared<EnvRegistry>();
 };
 
