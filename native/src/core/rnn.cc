@@ -218,6 +218,7 @@ void Rnn<T>::set_weights(const T* weights, int64_t count) {
   if (count != param_count())
     throw Error(Code::kShapeMismatch, "weights: expected " + std::to_string(param_count()) + " values but received " +
                                           std::to_string(count));
+  if (weights == nullptr && count > 0) throw Error(Code::kInvalidArgument, "weights: null pointer");
   std::copy(weights, weights + count, w_.begin());
   ++version_;
 }
@@ -551,6 +552,24 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                 "tape: the weights changed after this forward pass; run forward again before backward");
   if (static_cast<int64_t>(tape.dirs.size()) != cfg_.num_layers * cfg_.dirs())
     throw Error(Code::kInvalidArgument, "tape: recorded by a different module");
+  {
+    // A tape of another module with the same layer count (weights versions start equal) would be
+    // read out of bounds: check every recorded buffer holds what this module's shapes need.
+    const int64_t TT = tape.seq_len, B = tape.batch, H = cfg_.hidden_size;
+    const int64_t S = cfg_.cell == CellType::kGru ? 4 * H : cfg_.gates() * H;
+    const bool lstm = cfg_.cell == CellType::kLstm;
+    bool ok = TT >= 1 && B >= 1 && tape.max_len >= 1 && tape.max_len <= TT && static_cast<int64_t>(tape.lengths.size()) == B &&
+              static_cast<int64_t>(tape.layer_out.size()) == cfg_.num_layers;
+    if (ok) {
+      const int64_t TB = checked_mul({TT, B}, "tape");
+      auto has = [&](const Buffer<T>& b, int64_t w) { return static_cast<int64_t>(b.size()) >= checked_mul({TB, w}, "tape"); };
+      ok = has(tape.x0, cfg_.input_size);
+      for (const Buffer<T>& y : tape.layer_out) ok = ok && has(y, cfg_.output_size());
+      for (const typename Tape<T>::Dir& d : tape.dirs)
+        ok = ok && has(d.pre, S) && has(d.hprev, cfg_.state_size()) && (!lstm || (has(d.cprev, H) && has(d.c, H)));
+    }
+    if (!ok) throw Error(Code::kInvalidArgument, "tape: recorded by a different module");
+  }
   if (!a.dx || !a.dw) throw Error(Code::kInvalidArgument, "backward: dx and dw are required");
   guarded("backward", [&] {
     const cpu::KernelTable<T>& K = cpu::kernels<T>();
