@@ -52,3 +52,28 @@ export { runLayerFixture, type FixtureResult } from './verify/layerFixture.js';
 export { loadModel } from './model/loadModel.js';
 export * from './tokenizer/index.js';
 export { Model, RecurrentModel, type Classification } from './model/Model.js';
+export { SequentialModel, type CreateOptions } from './model/Sequential.js';
+export type {
+  ModelDescription,
+  LayerDescription,
+  EmbeddingLayer,
+  DropoutLayer,
+  RecurrentLayer,
+  PoolLayer,
+  DenseLayer,
+  SoftmaxLayer,
+} from './model/description.js';
+export type { LoadOptions } from './model/loadModel.js';
+export {
+  fit,
+  evaluate,
+  scheduleFactor,
+  type FitOptions,
+  type History,
+  type EpochLog,
+  type ProgressInfo,
+  type OptimizerOptions,
+  type ScheduleOptions,
+  type TrainData,
+} from './train/fit.js';
+export { trainIntent, DEFAULT_RECIPE, type IntentRecipe, type IntentReport } from './train/intent.js';

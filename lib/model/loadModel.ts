@@ -16,6 +16,9 @@ import { GRU } from '../layers/GRU.js';
 import { RNN } from '../layers/RNN.js';
 import type { Recurrent } from '../layers/Recurrent.js';
 import { Model, RecurrentModel } from './Model.js';
+import { SequentialModel } from './Sequential.js';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { loadOnnx } from '../loaders/onnx.js';
 import { loadTfjs } from '../loaders/tfjs.js';
 
@@ -57,15 +60,68 @@ function metaValue(meta: Record<string, string>, key: string): unknown {
   }
 }
 
-/** Loads a model from `path` (a file, or a tfjs model folder). */
-export async function loadModel(path: string): Promise<Model> {
+export interface LoadOptions {
+  /**
+   * For a PyTorch state dict saved as safetensors (no rnnx metadata): the architecture, as an rnnx
+   * model description object (docs/model-format.md) or the path of a JSON file holding one.
+   * Default: `NAME.json` next to `NAME.safetensors`, when it exists.
+   */
+  architecture?: string | Record<string, unknown>;
+}
+
+/**
+ * Loads a model from `path` (a file, or a tfjs model folder): an rnnx model (`.safetensors` with
+ * its description), a PyTorch state dict (`.safetensors`) with an architecture JSON, a recurrent
+ * layer file (shared/fixtures/layers), ONNX, or TensorFlow.js / Keras. The format is read from
+ * the content.
+ */
+export async function loadModel(path: string, options: LoadOptions = {}): Promise<Model> {
   if (typeof path !== 'string' || path.length === 0) throw invalidArg('path', 'a path to a model file', path);
+  if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object { architecture? }', options);
   const { format, file } = await sniff(path);
   if (format === 'onnx') return loadOnnx(file);
   if (format === 'tfjs') return loadTfjs(file);
   const f = await readSafetensors(file);
   const meta = f.metadata;
+  const tensorsOf = (): Map<string, Tensor> => {
+    const m = new Map<string, Tensor>();
+    for (const [k, e] of f.tensors) {
+      if (k.startsWith('__')) continue;
+      m.set(k, new Tensor(entryToFloat32(e), e.shape));
+    }
+    return m;
+  };
+  if (meta.format === 'rnnx') {
+    let desc: unknown;
+    try {
+      desc = JSON.parse(meta.rnnx ?? '');
+    } catch {
+      throw new ModelFormatError(file, '__metadata__.rnnx is not valid JSON');
+    }
+    return SequentialModel.fromTensors(desc, tensorsOf(), { file });
+  }
   const cell = metaValue(meta, 'cell');
+  if (cell === undefined) {
+    // a PyTorch state dict: the architecture comes from options or a sidecar JSON
+    let arch: unknown = options.architecture;
+    let archFile = file;
+    if (typeof arch === 'string' || arch === undefined) {
+      const p = typeof arch === 'string' ? arch : file.replace(/\.safetensors$/i, '') + '.json';
+      if (!existsSync(p)) {
+        throw new ModelFormatError(
+          file,
+          'safetensors without rnnx metadata: for a PyTorch state dict, give its architecture (options.architecture, or NAME.json next to NAME.safetensors; see docs/model-format.md)',
+        );
+      }
+      archFile = p;
+      try {
+        arch = JSON.parse(await readFile(p, 'utf8'));
+      } catch (e) {
+        throw new ModelFormatError(p, `architecture JSON: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return SequentialModel.fromTensors(arch, tensorsOf(), { file: archFile === file ? file : `${file} (architecture ${archFile})` });
+  }
   if (cell !== 'lstm' && cell !== 'gru' && cell !== 'rnn')
     throw new ModelFormatError(file, '__metadata__ does not describe a recurrent layer (cell must be "rnn", "lstm" or "gru")');
   const int = (k: string, dflt?: number): number => {
