@@ -141,6 +141,7 @@ export function checkDescription(raw: unknown, file?: string): ModelDescription 
         if (!seq) fail(`${w}: a recurrent layer cannot come after a pool`);
         if (width === 0) fail(`${w}: a recurrent layer needs an input (an embedding, or features input)`);
         const n = named();
+        if (L.input_size !== undefined && L.input_size !== width) fail(`${w}.input_size is ${JSON.stringify(L.input_size)} but the layer before gives ${width}`);
         const H = int(L.hidden_size, `${w}.hidden_size`, 1, MAX_W);
         const proj = L.proj_size === undefined ? 0 : int(L.proj_size, `${w}.proj_size`, 0, H - 1);
         if (proj > 0 && L.type !== 'lstm') fail(`${w}.proj_size is only for lstm layers`);

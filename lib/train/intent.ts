@@ -9,11 +9,15 @@ import { cpus } from 'node:os';
 import { invalidArg } from '../errors.js';
 import { getBinding, packageRoot } from '../native/binding.js';
 import { WordTokenizer } from '../tokenizer/WordTokenizer.js';
+import { BpeTokenizer } from '../tokenizer/BpeTokenizer.js';
+import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { SequentialModel } from '../model/Sequential.js';
 import type { LayerDescription, ModelDescription } from '../model/description.js';
 import { fit, type FitOptions, type History } from './fit.js';
 
 export interface IntentRecipe {
+  tokenizer: 'word' | 'bpe';
+  bpeVocabSize: number;
   minCount: number;
   embeddingDim: number;
   cell: 'lstm' | 'gru' | 'rnn';
@@ -37,6 +41,8 @@ export interface IntentRecipe {
 
 /** The recipe of the bundled model. */
 export const DEFAULT_RECIPE: IntentRecipe = {
+  tokenizer: 'word',
+  bpeVocabSize: 6000,
   minCount: 1,
   embeddingDim: 192,
   cell: 'gru',
@@ -112,7 +118,9 @@ export async function trainIntent(
 ): Promise<{ model: SequentialModel; report: IntentReport }> {
   const r: IntentRecipe = { ...DEFAULT_RECIPE, ...(opts.recipe ?? {}) };
   const d = await readClinc150(opts.data);
-  const tok = WordTokenizer.train(d.train.map((p) => p[0]), { minCount: r.minCount });
+  const texts = d.train.map((p) => p[0]);
+  const tok: Tokenizer =
+    r.tokenizer === 'bpe' ? BpeTokenizer.train(texts, { vocabSize: r.bpeVocabSize }) : WordTokenizer.train(texts, { minCount: r.minCount });
   const labels = [...new Set(d.train.map((p) => p[1]))].sort();
   const index = new Map(labels.map((l, i) => [l, i]));
   const enc = (pairs: Pair[]) => ({
