@@ -32,7 +32,12 @@ async function sniff(path: string): Promise<{ format: Format; file: string }> {
     throw new ModelFormatError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
   }
   if (st.isDirectory()) return { format: 'tfjs', file: join(path, 'model.json') };
-  const fh = await open(path, 'r');
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new ModelFormatError(path, `cannot open the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
   try {
     const head = Buffer.alloc(16);
     const { bytesRead } = await fh.read(head, 0, 16, 0);
@@ -148,14 +153,16 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   const sd: Record<string, Tensor> = {};
   for (const [k, e] of f.tensors) if (/^(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?$/.test(k)) sd[k] = new Tensor(entryToFloat32(e), e.shape);
   let layer: Recurrent;
+  const projSize = cell === 'lstm' ? int('proj_size', 0) : 0;
   try {
-    if (cell === 'lstm') layer = LSTM.fromStateDict(sd, { ...opts, projSize: int('proj_size', 0) });
+    if (cell === 'lstm') layer = LSTM.fromStateDict(sd, { ...opts, projSize });
     else if (cell === 'gru') layer = GRU.fromStateDict(sd, opts);
     else {
       const nl = metaValue(meta, 'nonlinearity');
       layer = RNN.fromStateDict(sd, { ...opts, nonlinearity: nl === 'relu' ? 'relu' : 'tanh' });
     }
   } catch (e) {
+    if (e instanceof ModelFormatError) throw e;
     throw new ModelFormatError(file, (e as Error).message, { cause: e });
   }
   return new RecurrentModel(layer, meta);

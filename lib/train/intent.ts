@@ -18,6 +18,10 @@ import { fit, type FitOptions, type History } from './fit.js';
 export interface IntentRecipe {
   tokenizer: 'word' | 'bpe';
   bpeVocabSize: number;
+  /** Word tokenizer: numbers become <num>. */
+  numberToken: boolean;
+  /** Out-of-scope as an extra class trained on oos_train (the threshold is still chosen on val). */
+  oosClass: boolean;
   minCount: number;
   embeddingDim: number;
   cell: 'lstm' | 'gru' | 'rnn';
@@ -43,6 +47,8 @@ export interface IntentRecipe {
 export const DEFAULT_RECIPE: IntentRecipe = {
   tokenizer: 'word',
   bpeVocabSize: 6000,
+  numberToken: false,
+  oosClass: false,
   minCount: 1,
   embeddingDim: 192,
   cell: 'gru',
@@ -99,15 +105,15 @@ export interface IntentReport {
 }
 
 /** Accuracy figures of classify-style decisions with a threshold. */
-function scoreSplit(probs: Float64Array, K: number, gold: number[], threshold: number): { correct: number; oos: number } {
+function scoreSplit(probs: Float64Array, K: number, gold: number[], threshold: number, oosIdx = -1): { correct: number; oos: number } {
   let correct = 0;
   let oos = 0;
   for (let i = 0; i < gold.length; i++) {
     let best = 0;
     for (let j = 1; j < K; j++) if ((probs[i * K + j] as number) > (probs[i * K + best] as number)) best = j;
     const top = probs[i * K + best] as number;
-    const pred = top < threshold ? -1 : best;
-    if (pred === -1) oos++;
+    const pred = top < threshold || best === oosIdx ? oosIdx : best;
+    if (pred === oosIdx) oos++;
     if (pred === gold[i]) correct++;
   }
   return { correct, oos };
@@ -120,8 +126,10 @@ export async function trainIntent(
   const d = await readClinc150(opts.data);
   const texts = d.train.map((p) => p[0]);
   const tok: Tokenizer =
-    r.tokenizer === 'bpe' ? BpeTokenizer.train(texts, { vocabSize: r.bpeVocabSize }) : WordTokenizer.train(texts, { minCount: r.minCount });
+    r.tokenizer === 'bpe' ? BpeTokenizer.train(texts, { vocabSize: r.bpeVocabSize }) : WordTokenizer.train(texts, { minCount: r.minCount, numbers: r.numberToken ? 'token' : 'keep' });
   const labels = [...new Set(d.train.map((p) => p[1]))].sort();
+  if (r.oosClass) labels.push('oos');
+  const oosIdx = r.oosClass ? labels.length - 1 : -1;
   const index = new Map(labels.map((l, i) => [l, i]));
   const enc = (pairs: Pair[]) => ({
     inputs: pairs.map((p) => {
@@ -134,7 +142,7 @@ export async function trainIntent(
       return k;
     }),
   });
-  const train = enc(d.train);
+  const train = enc(r.oosClass ? [...d.train, ...d.oos_train] : d.train);
   const val = enc(d.val);
   const D = r.bidirectional ? 2 : 1;
   const feat = D * r.hiddenSize * (r.pool === 'meanmax' ? 2 : 1);
@@ -172,19 +180,19 @@ export async function trainIntent(
   // out-of-scope threshold: the one that maximises accuracy over val + oos_val (validation only)
   const K = labels.length;
   const valTexts = [...d.val, ...d.oos_val];
-  const valGold = valTexts.map((p) => index.get(p[1]) ?? -1);
+  const valGold = valTexts.map((p) => index.get(p[1]) ?? oosIdx);
   const vp = await model.probabilities(valTexts.map((p) => p[0]));
   let bestT = 0;
   let bestAcc = -1;
   for (let t = 0; t <= 0.95; t += 0.01) {
-    const s = scoreSplit(vp, K, valGold, t);
+    const s = scoreSplit(vp, K, valGold, t, oosIdx);
     if (s.correct > bestAcc) {
       bestAcc = s.correct;
       bestT = Math.round(t * 100) / 100;
     }
   }
-  const valIn = scoreSplit(vp.subarray(0, d.val.length * K), K, valGold.slice(0, d.val.length), bestT);
-  const valOos = scoreSplit(vp.subarray(d.val.length * K), K, valGold.slice(d.val.length), bestT);
+  const valIn = scoreSplit(vp.subarray(0, d.val.length * K), K, valGold.slice(0, d.val.length), bestT, oosIdx);
+  const valOos = scoreSplit(vp.subarray(d.val.length * K), K, valGold.slice(d.val.length), bestT, oosIdx);
   model.withDescription({
     oos: { label: 'oos', threshold: bestT },
     training: {
@@ -203,7 +211,7 @@ export async function trainIntent(
     if (c.label === (d.test[i] as Pair)[1]) inCorrect++;
   });
   const tp = await model.probabilities(d.test.map((p) => p[0]));
-  const noOos = scoreSplit(tp, K, d.test.map((p) => index.get(p[1]) as number), 0);
+  const noOos = scoreSplit(tp, K, d.test.map((p) => index.get(p[1]) as number), 0, oosIdx);
   const oosRecall = testOos.filter((c) => c.label === 'oos').length / testOos.length;
   const info = getBinding().cpuInfo();
   const report: IntentReport = {
