@@ -10,7 +10,7 @@
  * touching the data, and reports each problem as a {@link ModelFormatError} naming the file
  * and the reason. It never reads out of bounds and never allocates more than the file size.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ModelFormatError, ShapeError, describe, formatShape, invalidArg } from '../errors.js';
@@ -264,11 +264,33 @@ function readFailure(file: string, err: unknown): ModelFormatError {
  * Reads and parses a safetensors file. Read failures (missing file, permissions, a directory)
  * are also {@link ModelFormatError}s, with the file system error (and its `code`) as `cause`.
  */
+/**
+ * The whole file in one buffer, read in 64 MiB requests (fs.promises.readFile reads large files in
+ * 512 KiB round trips through the thread pool, several times slower).
+ */
+async function readWhole(path: string | URL): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    if (size > 2 ** 53) throw new RangeError('file too large');
+    const buf = Buffer.allocUnsafe(size);
+    let pos = 0;
+    while (pos < size) {
+      const { bytesRead } = await fh.read(buf, pos, Math.min(size - pos, 64 * 1024 * 1024), pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+    }
+    return pos === size ? buf : buf.subarray(0, pos);
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function readSafetensors(path: string | URL): Promise<SafetensorsFile> {
   const file = pathLabel(path);
   let buf: Uint8Array;
   try {
-    buf = await readFile(path);
+    buf = await readWhole(path);
   } catch (err) {
     throw readFailure(file, err);
   }

@@ -11,6 +11,7 @@ import { getBinding } from '../native/binding.js';
 import type { NativeDType, NativeModel, NativeModelBatch, NativeModelParam } from '../native/types.js';
 import { mulberry32 } from '../random.js';
 import { isPlainObject } from '../validate.js';
+import { firstNonFinite } from '../layers/Recurrent.js';
 import { tokenizerFromJSON, type Tokenizer } from '../tokenizer/Tokenizer.js';
 import { Model, type Classification } from './Model.js';
 import { checkDescription, toNativeSpec, type ModelDescription } from './description.js';
@@ -147,11 +148,9 @@ export class SequentialModel extends Model {
           fail(`tensor "${p.name}" has shape [${tt.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
         if (tt.data instanceof Int32Array) fail(`tensor "${p.name}" is an integer tensor, expected floats`);
         const src = tt.data as Float32Array | Float64Array;
-        for (let i = 0; i < p.size; i++) {
-          const v = src[i] as number;
-          if (!Number.isFinite(v)) fail(`tensor "${p.name}" holds a non-finite value at index ${i}`);
-        }
         flat.set(src, p.offset);
+        const bad = firstNonFinite(flat, p.offset, p.offset + p.size);
+        if (bad >= 0) fail(`tensor "${p.name}" holds a non-finite value at index ${bad - p.offset}`);
         used.add(p.name);
       }
       for (const k of tensors.keys())
