@@ -214,6 +214,8 @@ export interface NativeOptim {
   weightDecay: number;
   clipNorm: number;
   clipValue: number;
+  /** > 0: keep a moving average of the parameters with this decay. */
+  ema?: number;
 }
 
 export interface NativeStepResult {
@@ -239,6 +241,8 @@ export interface NativeModel {
   gradients(b: NativeModelBatch, loss: NativeLoss, seed: number): NativeStepResult & { grads: NativeFloatArray };
   getOptimState(): { step: number; slots: NativeFloatArray[] };
   setOptimState(kind: 'sgd' | 'adam' | 'adamw', step: number, slots: NativeFloatArray[]): void;
+  getEma(): NativeFloatArray | null;
+  setEma(p: NativeFloatArray): void;
   dispose(): void;
   readonly disposed: boolean;
   readonly busy: boolean;

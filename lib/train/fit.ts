@@ -65,6 +65,11 @@ export interface FitOptions {
   seed?: number;
   shuffle?: boolean;
   bucket?: boolean;
+  /**
+   * Keep an exponential moving average of the weights with this decay (e.g. 0.999), natively after
+   * every step; validation, early stopping and the final weights use the average.
+   */
+  ema?: number;
   /** Truncated BPTT: per-step models only, chunks of this many steps with the state carried over. */
   tbptt?: number;
   /** Token dropout for ids models: replaces ids by unkId (default 1) with probability p. */
@@ -98,7 +103,7 @@ export interface History {
 
 const FIT_KEYS = [
   'epochs', 'batchSize', 'loss', 'labelSmoothing', 'optimizer', 'schedule', 'clipNorm', 'clipValue', 'validation',
-  'earlyStopping', 'seed', 'shuffle', 'bucket', 'tbptt', 'tokenDropout', 'progress', 'signal', 'checkpoint', 'resume', 'onEpoch',
+  'earlyStopping', 'seed', 'shuffle', 'bucket', 'ema', 'tbptt', 'tokenDropout', 'progress', 'signal', 'checkpoint', 'resume', 'onEpoch',
 ] as const;
 
 function resolveOptim(o: FitOptions['optimizer']): NativeOptim {
@@ -249,6 +254,9 @@ export async function fit(model: SequentialModel, data: TrainData, options: FitO
   optim.clipNorm = nonneg(options.clipNorm, 'clipNorm');
   optim.clipValue = nonneg(options.clipValue, 'clipValue');
   const schedule = resolveSchedule(options.schedule);
+  const ema = nonneg(options.ema, 'ema', 0.999999);
+  if (ema >= 1) throw invalidArg('options.ema', 'a decay in [0, 1)', ema);
+  if (ema > 0) optim.ema = ema;
   const tbptt = int(options.tbptt, 'tbptt', 0, 0, 1 << 24);
   const shuffle = options.shuffle ?? true;
   const bucket = options.bucket ?? true;
@@ -303,6 +311,7 @@ export async function fit(model: SequentialModel, data: TrainData, options: FitO
     // a fresh run: start the optimizer from zero state
     const zeros = model.dtype === 'float32' ? new Float32Array(nm.paramCount) : new Float64Array(nm.paramCount);
     nm.setOptimState(optim.kind, 0, optim.kind === 'sgd' ? [zeros] : [zeros, zeros]);
+    if (ema > 0) nm.setEma(nm.getParams());
   }
 
   const bar = new ProgressBar(options.progress);
@@ -345,6 +354,8 @@ export async function fit(model: SequentialModel, data: TrainData, options: FitO
       lr,
       seconds: (performance.now() - te) / 1000,
     };
+    // with a moving average, the averaged weights are the model's weights between epochs
+    const live = ema > 0 ? swapInEma(model) : null;
     if (options.validation !== undefined && valLengths !== undefined) {
       const v = await evaluate(model, options.validation, { loss: lossKind, batchSize: Math.max(batchSize, 128), labelSmoothing: 0 });
       log.valLoss = v.loss;
@@ -360,6 +371,7 @@ export async function fit(model: SequentialModel, data: TrainData, options: FitO
         if (es !== undefined && badEpochs >= es.patience) stoppedEarly = true;
       }
     }
+    if (live !== null) nm.setParams(live);
     log.seconds = (performance.now() - te) / 1000;
     history.push(log);
     bar.epochEnd(log);
@@ -371,7 +383,21 @@ export async function fit(model: SequentialModel, data: TrainData, options: FitO
   }
   bar.done();
   if (es !== undefined && es.restoreBest !== false && bestParams !== null) nm.setParams(bestParams);
+  else if (ema > 0) {
+    const e = nm.getEma();
+    if (e !== null) nm.setParams(e);
+  }
   return { epochs: history, bestEpoch, stoppedEarly, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Puts the moving average in place of the weights; returns the live weights (to put back). */
+function swapInEma(model: SequentialModel): Float32Array | Float64Array | null {
+  const nm = model.nativeModel;
+  const e = nm.getEma();
+  if (e === null) return null;
+  const live = nm.getParams();
+  nm.setParams(e);
+  return live;
 }
 
 async function trainStep(model: SequentialModel, p: PaddedBatch, o: NativeOptim, loss: 'crossEntropy' | 'mse', smoothing: number, seed: number) {
@@ -481,6 +507,8 @@ async function saveCheckpoint(model: SequentialModel, path: string, state: Check
   const os = nm.getOptimState();
   os.slots.forEach((s, i) => extra.set(`__optim__.slot${i}`, new Tensor(s, [s.length])));
   if (bestParams !== null) extra.set('__best__.params', new Tensor(bestParams, [bestParams.length]));
+  const e = nm.getEma();
+  if (e !== null) extra.set('__ema__.params', new Tensor(e, [e.length]));
   await writeFileAtomic(path, model.serialize(extra, { checkpoint: JSON.stringify(state) }));
 }
 
@@ -519,6 +547,12 @@ async function loadCheckpoint(model: SequentialModel, path: string, fingerprint:
     slots.push(conv(e as NonNullable<typeof e>));
   }
   nm.setOptimState(state.optimizer, state.optimStep, slots);
+  const ee = f.tensors.get('__ema__.params');
+  if (ee) {
+    const v = conv(ee);
+    if (v.length !== nm.paramCount) bad('the weight average has the wrong size');
+    nm.setEma(v);
+  }
   const be = f.tensors.get('__best__.params');
   let bestParams: Float32Array | Float64Array | null = null;
   if (be) {

@@ -22,6 +22,8 @@ export interface IntentRecipe {
   numberToken: boolean;
   /** Out-of-scope as an extra class trained on oos_train (the threshold is still chosen on val). */
   oosClass: boolean;
+  /** Moving average of the weights (decay; 0 = off). */
+  ema: number;
   minCount: number;
   embeddingDim: number;
   cell: 'lstm' | 'gru' | 'rnn';
@@ -49,6 +51,7 @@ export const DEFAULT_RECIPE: IntentRecipe = {
   bpeVocabSize: 6000,
   numberToken: false,
   oosClass: false,
+  ema: 0,
   minCount: 1,
   embeddingDim: 192,
   cell: 'gru',
@@ -170,6 +173,7 @@ export async function trainIntent(
     earlyStopping: { patience: r.patience, monitor: 'valAccuracy', restoreBest: true },
     seed: r.seed,
     progress: opts.progress ?? false,
+    ...(r.ema > 0 ? { ema: r.ema } : {}),
   };
   if (opts.signal) fitOpts.signal = opts.signal;
   if (opts.checkpoint) fitOpts.checkpoint = opts.checkpoint;

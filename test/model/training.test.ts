@@ -228,7 +228,7 @@ describe('checkpoints', () => {
   it('resuming from a checkpoint reproduces the uninterrupted run exactly', async () => {
     const data = markerTask(160, 5);
     const val = markerTask(40, 6);
-    const opts = { epochs: 4, batchSize: 16, optimizer: { type: 'adamw' as const, lr: 0.005 }, validation: val, seed: 9, tokenDropout: { p: 0.1 } };
+    const opts = { epochs: 4, batchSize: 16, optimizer: { type: 'adamw' as const, lr: 0.005 }, validation: val, seed: 9, tokenDropout: { p: 0.1 }, ema: 0.9 };
     const full = SequentialModel.create(classifier('lstm'), { seed: 1 });
     const hFull = await fit(full, data, opts);
 
@@ -255,6 +255,23 @@ describe('checkpoints', () => {
     full.dispose();
     resumed.dispose();
     other.dispose();
+  });
+
+  it('ema: validation and the final weights use the moving average of the weights', async () => {
+    const data = markerTask(96, 21);
+    const val = markerTask(40, 22);
+    const m = SequentialModel.create(classifier('gru'), { seed: 3 });
+    const h = await fit(m, data, { epochs: 2, batchSize: 16, optimizer: { type: 'adam', lr: 0.01 }, validation: val, ema: 0.9 });
+    const avg = m.nativeModel.getEma();
+    expect(avg).not.toBeNull();
+    expect(Array.from(m.nativeModel.getParams())).toEqual(Array.from(avg as Float32Array));
+    expect((await evaluate(m, val)).loss).toBeCloseTo(h.epochs[1]?.valLoss as number, 6);
+    // the average differs from the last step's weights
+    const plain = SequentialModel.create(classifier('gru'), { seed: 3 });
+    await fit(plain, data, { epochs: 2, batchSize: 16, optimizer: { type: 'adam', lr: 0.01 }, validation: val });
+    expect(Array.from(plain.nativeModel.getParams())).not.toEqual(Array.from(m.nativeModel.getParams()));
+    m.dispose();
+    plain.dispose();
   });
 
   it('early stopping restores the best epoch', async () => {

@@ -70,6 +70,7 @@ struct OptimConfig {
   double weight_decay = 0;  // L2 (SGD, Adam) or decoupled (AdamW)
   double clip_norm = 0;     // > 0: scale gradients to this global L2 norm at most
   double clip_value = 0;    // > 0: clamp each gradient to [-v, v]
+  double ema = 0;           // > 0: also keep an exponential moving average of the parameters (this decay)
 };
 
 template <typename T>
@@ -131,6 +132,9 @@ class SeqModel {
   void get_optim_state(int slot, T* out) const;
   void set_optim_state(OptimKind kind, int64_t step, int slot, const T* in, int64_t count);
   void reset_optim();
+  /// The parameters' moving average (OptimConfig::ema): false when none is kept yet.
+  bool get_ema(T* out) const;
+  void set_ema(const T* in, int64_t count);
 
   int64_t native_bytes() const;
 

@@ -161,6 +161,8 @@ rnnx::OptimConfig ReadOptim(Napi::Value v) {
   c.weight_decay = ToNumber(GetField(o, "weightDecay"), "optimizer.weightDecay", 0, big, "a finite number >= 0");
   c.clip_norm = ToNumber(GetField(o, "clipNorm"), "optimizer.clipNorm", 0, big, "a finite number >= 0 (0 = off)");
   c.clip_value = ToNumber(GetField(o, "clipValue"), "optimizer.clipValue", 0, big, "a finite number >= 0 (0 = off)");
+  Napi::Value ema = GetField(o, "ema");
+  if (!IsNullish(ema)) c.ema = ToNumber(ema, "optimizer.ema", 0, 0.999999999, "a decay in [0, 1) (0 = off)");
   return c;
 }
 
@@ -343,6 +345,8 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
                                      CheckedMethod<W, &W::TrainStepAsync>(env, "trainStepAsync"),
                                      CheckedMethod<W, &W::Gradients>(env, "gradients"),
                                      CheckedMethod<W, &W::GetOptimState>(env, "getOptimState"),
+                                     CheckedMethod<W, &W::GetEma>(env, "getEma"),
+                                     CheckedMethod<W, &W::SetEma>(env, "setEma"),
                                      CheckedMethod<W, &W::SetOptimState>(env, "setOptimState"),
                                      CheckedMethod<W, &W::Dispose>(env, "dispose"),
                                      CheckedGetter<W, &W::Disposed>("disposed"),
@@ -626,6 +630,30 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
         }
         o.Set("slots", slots);
         return o;
+      });
+    });
+  }
+
+  // getEma() → the parameters' moving average, or null when none is kept
+  Napi::Value GetEma(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guard(env, [&]() -> Napi::Value {
+      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
+        using T = decltype(tag);
+        std::vector<T> v(static_cast<size_t>(m.param_count()));
+        if (!m.get_ema(v.data())) return env.Null();
+        return ToTyped<T>(env, v);
+      });
+    });
+  }
+  Napi::Value SetEma(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guard(env, [&]() -> Napi::Value {
+      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
+        using T = decltype(tag);
+        const T* p = CheckArray<T>(info[0], "ema", Shape{{"paramCount", m.param_count()}});
+        m.set_ema(p, m.param_count());
+        return env.Undefined();
       });
     });
   }

@@ -83,7 +83,7 @@ struct SeqModel<T>::Impl {
   Buffer<T> own;
   std::vector<Buffer<T>> acts;  // acts[i] = input of node i, acts[n] = model output (time-major)
   Buffer<T> g0, g1;             // backward ping-pong
-  Buffer<T> grad, m, v;
+  Buffer<T> grad, m, v, ema;
   std::vector<int32_t> lens;
   int64_t B = 0, Tn = 0;
 
@@ -316,6 +316,7 @@ void SeqModel<T>::reset_optim() {
   optim_step_ = 0;
   impl_->m.clear();
   impl_->v.clear();
+  impl_->ema.clear();
 }
 
 template <typename T>
@@ -341,6 +342,20 @@ void SeqModel<T>::set_optim_state(OptimKind kind, int64_t step, int slot, const 
   if (slot < 0 || slot >= optim_slots()) throw Error(Code::kInvalidArgument, "optimizer slot out of range");
   Buffer<T>& b = slot == 0 ? impl_->m : impl_->v;
   b.assign(in, in + count);
+}
+
+template <typename T>
+bool SeqModel<T>::get_ema(T* out) const {
+  if (static_cast<int64_t>(impl_->ema.size()) != param_count_) return false;
+  std::memcpy(out, impl_->ema.data(), sizeof(T) * param_count_);
+  return true;
+}
+
+template <typename T>
+void SeqModel<T>::set_ema(const T* in, int64_t count) {
+  if (count != param_count_)
+    throw Error(Code::kShapeMismatch, "ema: expected " + std::to_string(param_count_) + " values, got " + std::to_string(count));
+  impl_->ema.assign(in, in + count);
 }
 
 template <typename T>
@@ -718,6 +733,7 @@ StepResult SeqModel<T>::train_step(const ModelBatch<T>& b, LossKind loss, const 
     throw Error(Code::kInvalidArgument, "betas: expected numbers in [0, 1)");
   if (!(opt.eps > 0) || !std::isfinite(opt.eps)) throw Error(Code::kInvalidArgument, "eps: expected a number > 0");
   if (!finite_nonneg(opt.weight_decay)) throw Error(Code::kInvalidArgument, "weightDecay: expected a finite number >= 0");
+  if (!(opt.ema >= 0 && opt.ema < 1)) throw Error(Code::kInvalidArgument, "ema: expected a decay in [0, 1)");
   if (!finite_nonneg(opt.clip_norm) || !finite_nonneg(opt.clip_value))
     throw Error(Code::kInvalidArgument, "clip: expected finite numbers >= 0");
 
@@ -908,6 +924,19 @@ StepResult SeqModel<T>::train_step(const ModelBatch<T>& b, LossKind loss, const 
   }
   for (auto& nd : I.nodes)
     if (nd.type == LayerType::kRecurrent) nd.rnn->weights_changed();
+  if (opt.ema > 0) {
+    const bool fresh = static_cast<int64_t>(I.ema.size()) != param_count_;
+    if (fresh) I.ema.resize(static_cast<size_t>(param_count_));
+    const T d = static_cast<T>(opt.ema);
+    for (const auto& s : I.segs) {
+      const T* w = I.seg_ptr(s);
+      T* e = I.ema.data() + s.flat;
+      if (fresh)
+        std::memcpy(e, w, sizeof(T) * s.size);
+      else
+        for (int64_t i = 0; i < s.size; ++i) e[i] = d * e[i] + (T(1) - d) * w[i];
+    }
+  }
   return res;
 }
 
