@@ -17,12 +17,13 @@ import { CharTokenizer, type CharTokenizerJSON } from './CharTokenizer.js';
 import { type EncodeBatchOptions, type EncodedBatch, formatError, isRecord } from './common.js';
 import type { Vocab } from './Vocab.js';
 import { WordTokenizer, type WordTokenizerJSON } from './WordTokenizer.js';
+import { HybridTokenizer, type HybridTokenizerJSON } from './HybridTokenizer.js';
 
 export type { EncodeBatchOptions, EncodedBatch } from './common.js';
 
 /** What every rnnx tokenizer offers. */
 export interface Tokenizer {
-  readonly kind: 'word' | 'char' | 'bpe';
+  readonly kind: 'word' | 'char' | 'bpe' | 'hybrid';
   /** The vocabulary (pad id 0, unk id 1). */
   readonly vocab: Vocab;
   /** Number of ids (rows of the embedding table). */
@@ -40,7 +41,7 @@ export interface Tokenizer {
 }
 
 /** JSON form of any tokenizer. */
-export type TokenizerJSON = WordTokenizerJSON | CharTokenizerJSON | BpeTokenizerJSON;
+export type TokenizerJSON = WordTokenizerJSON | CharTokenizerJSON | BpeTokenizerJSON | HybridTokenizerJSON;
 
 /**
  * Rebuilds a tokenizer from its JSON (an object, or a JSON string), dispatching on `kind`.
@@ -64,6 +65,8 @@ export function tokenizerFromJSON(json: unknown, file?: string): Tokenizer {
       return CharTokenizer.fromJSON(value, file);
     case 'bpe':
       return BpeTokenizer.fromJSON(value, file);
+    case 'hybrid':
+      return HybridTokenizer.fromJSON(value, file);
     default:
       throw formatError(file, `unknown tokenizer kind ${JSON.stringify(String(value.kind)).slice(0, 60)}`);
   }
@@ -71,6 +74,6 @@ export function tokenizerFromJSON(json: unknown, file?: string): Tokenizer {
 
 /** Whether `value` is an rnnx tokenizer instance. */
 export function isTokenizer(value: unknown): value is Tokenizer {
-  return value instanceof WordTokenizer || value instanceof CharTokenizer || value instanceof BpeTokenizer;
+  return value instanceof WordTokenizer || value instanceof CharTokenizer || value instanceof BpeTokenizer || value instanceof HybridTokenizer;
 }
 

@@ -11,3 +11,5 @@ export { BpeTokenizer, WORD_START, MAX_BPE_VOCAB } from './BpeTokenizer.js';
 export type { BpeTokenizerOptions, BpeTrainOptions, BpeTokenizerConfig, BpeTokenizerJSON } from './BpeTokenizer.js';
 export { normalizeText, splitWords, collapseWhitespace } from './text.js';
 export type { NormalizeOptions } from './text.js';
+export { HybridTokenizer, SEP } from './HybridTokenizer.js';
+export type { HybridTokenizerJSON, HybridTrainOptions } from './HybridTokenizer.js';

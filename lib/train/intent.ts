@@ -10,13 +10,14 @@ import { invalidArg } from '../errors.js';
 import { getBinding, packageRoot } from '../native/binding.js';
 import { WordTokenizer } from '../tokenizer/WordTokenizer.js';
 import { BpeTokenizer } from '../tokenizer/BpeTokenizer.js';
+import { HybridTokenizer } from '../tokenizer/HybridTokenizer.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { SequentialModel } from '../model/Sequential.js';
 import type { LayerDescription, ModelDescription } from '../model/description.js';
 import { fit, type FitOptions, type History } from './fit.js';
 
 export interface IntentRecipe {
-  tokenizer: 'word' | 'bpe';
+  tokenizer: 'word' | 'bpe' | 'hybrid';
   bpeVocabSize: number;
   /** Word tokenizer: numbers become <num>. */
   numberToken: boolean;
@@ -24,6 +25,11 @@ export interface IntentRecipe {
   oosClass: boolean;
   /** Moving average of the weights (decay; 0 = off). */
   ema: number;
+  /**
+   * After choosing the epoch count (early stopping) and the oos threshold on val, train again from
+   * scratch on train + val for that many epochs and keep the threshold (the test split is never seen).
+   */
+  refit: boolean;
   minCount: number;
   embeddingDim: number;
   cell: 'lstm' | 'gru' | 'rnn';
@@ -52,6 +58,7 @@ export const DEFAULT_RECIPE: IntentRecipe = {
   numberToken: false,
   oosClass: false,
   ema: 0,
+  refit: false,
   minCount: 1,
   embeddingDim: 192,
   cell: 'gru',
@@ -128,8 +135,13 @@ export async function trainIntent(
   const r: IntentRecipe = { ...DEFAULT_RECIPE, ...(opts.recipe ?? {}) };
   const d = await readClinc150(opts.data);
   const texts = d.train.map((p) => p[0]);
+  const wordOpts = { minCount: r.minCount, numbers: r.numberToken ? ('token' as const) : ('keep' as const) };
   const tok: Tokenizer =
-    r.tokenizer === 'bpe' ? BpeTokenizer.train(texts, { vocabSize: r.bpeVocabSize }) : WordTokenizer.train(texts, { minCount: r.minCount, numbers: r.numberToken ? 'token' : 'keep' });
+    r.tokenizer === 'bpe'
+      ? BpeTokenizer.train(texts, { vocabSize: r.bpeVocabSize })
+      : r.tokenizer === 'hybrid'
+        ? HybridTokenizer.train(texts, { word: wordOpts, subword: { vocabSize: r.bpeVocabSize } })
+        : WordTokenizer.train(texts, wordOpts);
   const labels = [...new Set(d.train.map((p) => p[1]))].sort();
   if (r.oosClass) labels.push('oos');
   const oosIdx = r.oosClass ? labels.length - 1 : -1;
@@ -159,7 +171,7 @@ export async function trainIntent(
     { type: 'softmax' },
   ];
   const description: ModelDescription = { version: 1, input: { type: 'ids' }, layers, labels, tokenizer: tok.toJSON() };
-  const model = SequentialModel.create(description, { seed: r.seed });
+  let model = SequentialModel.create(description, { seed: r.seed });
   const t0 = performance.now();
   const fitOpts: FitOptions = {
     epochs: r.epochs,
@@ -179,7 +191,6 @@ export async function trainIntent(
   if (opts.checkpoint) fitOpts.checkpoint = opts.checkpoint;
   if (opts.resume) fitOpts.resume = opts.resume;
   const history = await fit(model, train, fitOpts);
-  const trainSeconds = (performance.now() - t0) / 1000;
 
   // out-of-scope threshold: the one that maximises accuracy over val + oos_val (validation only)
   const K = labels.length;
@@ -197,6 +208,17 @@ export async function trainIntent(
   }
   const valIn = scoreSplit(vp.subarray(0, d.val.length * K), K, valGold.slice(0, d.val.length), bestT, oosIdx);
   const valOos = scoreSplit(vp.subarray(d.val.length * K), K, valGold.slice(d.val.length), bestT, oosIdx);
+  let refitEpochs: number | null = null;
+  if (r.refit) {
+    refitEpochs = history.bestEpoch ?? history.epochs.length;
+    const again = SequentialModel.create(description, { seed: r.seed });
+    const all = enc(r.oosClass ? [...d.train, ...d.oos_train, ...d.val] : [...d.train, ...d.val]);
+    const { validation: _v, earlyStopping: _e, checkpoint: _c, resume: _r, ...rest } = fitOpts;
+    await fit(again, all, { ...rest, epochs: refitEpochs });
+    model.dispose();
+    model = again;
+  }
+  const totalSeconds = (performance.now() - t0) / 1000;
   model.withDescription({
     oos: { label: 'oos', threshold: bestT },
     training: {
@@ -223,8 +245,8 @@ export async function trainIntent(
     threads: getBinding().getThreads(),
     isa: info.selected,
     cpu: cpus()[0]?.model ?? 'unknown',
-    trainSeconds,
-    epochsRun: history.epochs.length,
+    trainSeconds: totalSeconds,
+    epochsRun: history.epochs.length + (refitEpochs ?? 0),
     bestEpoch: history.bestEpoch,
     threshold: bestT,
     val: { inScopeAccuracy: valIn.correct / d.val.length, oosRecall: valOos.oos / d.oos_val.length },
