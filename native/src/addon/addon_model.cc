@@ -30,12 +30,13 @@ struct ModelState {
   std::atomic<bool> busy{false};
   bool disposed = false;
   ExternalMemory memory;
-  LiveToken live;
+  std::unique_ptr<LiveToken> live{new LiveToken()};  // counted until the native model is freed
   explicit ModelState(napi_env env) : memory(env) {}
   void Release() noexcept {
     f32.reset();
     f64.reset();
     memory.Set(0);
+    live.reset();
   }
   void Sync() noexcept {
     if (busy.load()) return;
