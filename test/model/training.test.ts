@@ -143,6 +143,45 @@ describe('training converges', () => {
     m.dispose();
   });
 
+  it('gradient clipping by value and by global norm bound the update (plain SGD, lr 1)', () => {
+    const m = SequentialModel.create(classifier('lstm'), { seed: 1 });
+    const nm = m.nativeModel;
+    const data = markerTask(16, 3);
+    const ids = new Int32Array(16 * 12);
+    const lengths = new Int32Array(16);
+    data.inputs.forEach((x, i) => {
+      ids.set(x as Int32Array, i * 12);
+      lengths[i] = (x as Int32Array).length;
+    });
+    const batch = { batch: 16, seqLen: 12, ids, lengths };
+    const loss = { kind: 'crossEntropy' as const, classTargets: Int32Array.from(data.targets as number[]), labelSmoothing: 0 };
+    const base = { kind: 'sgd' as const, lr: 1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipNorm: 0, clipValue: 0 };
+    const g = nm.gradients(batch, loss, 1);
+    expect(g.gradNorm).toBeGreaterThan(0.01);
+    const p0 = nm.getParams();
+    nm.trainStep(batch, loss, { ...base, clipValue: 1e-3 }, 1);
+    const p1 = nm.getParams();
+    let maxStep = 0;
+    let clipped = 0;
+    for (let i = 0; i < p0.length; i++) {
+      const d = Math.abs((p1[i] as number) - (p0[i] as number));
+      maxStep = Math.max(maxStep, d);
+      if (Math.abs(g.grads[i] as number) > 1e-3) clipped++;
+    }
+    expect(clipped).toBeGreaterThan(0);
+    expect(maxStep).toBeLessThanOrEqual(1e-3 * (1 + 1e-3));
+    expect(maxStep).toBeGreaterThan(0.9e-3);
+    nm.setParams(p0);
+    nm.setOptimState('sgd', 0, [new Float32Array(p0.length)]);
+    nm.trainStep(batch, loss, { ...base, clipNorm: 1e-3 }, 1);
+    const p2 = nm.getParams();
+    let sq = 0;
+    for (let i = 0; i < p0.length; i++) sq += ((p2[i] as number) - (p0[i] as number)) ** 2;
+    expect(Math.sqrt(sq)).toBeLessThanOrEqual(1e-3 * 1.001);
+    expect(Math.sqrt(sq)).toBeGreaterThan(0.99e-3);
+    m.dispose();
+  });
+
   it('learning-rate schedules', () => {
     const s = { type: 'cosine' as const, warmupSteps: 10, minFactor: 0.1, stepEpochs: 1, gamma: 0.5 };
     expect(scheduleFactor(s, 0, 110, 0)).toBeCloseTo(0.1);
