@@ -51,7 +51,7 @@ export {
 export { runLayerFixture, type FixtureResult } from './verify/layerFixture.js';
 export { loadModel } from './model/loadModel.js';
 export * from './tokenizer/index.js';
-export { Model, RecurrentModel, type Classification } from './model/Model.js';
+export { Model, RecurrentModel, type Classification, type ClassifyOptions } from './model/Model.js';
 export { SequentialModel, type CreateOptions } from './model/Sequential.js';
 export type {
   ModelDescription,

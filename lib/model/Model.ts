@@ -16,6 +16,14 @@ export interface Classification {
   score: number;
 }
 
+export interface ClassifyOptions {
+  /**
+   * Out-of-scope threshold: a top class probability below it answers the model's oos label.
+   * Default: the model's own (its description's `oos.threshold`; 0 = none).
+   */
+  oosThreshold?: number;
+}
+
 export abstract class Model {
   /** Names of the inputs `run` takes. */
   abstract readonly inputNames: readonly string[];
@@ -33,8 +41,9 @@ export abstract class Model {
   }
 
   /** Classifiers only: text → [{ label, score }]. */
-  async classify(texts: string[] | string): Promise<Classification[]> {
+  async classify(texts: string[] | string, options?: ClassifyOptions): Promise<Classification[]> {
     void texts;
+    void options;
     throw new InvalidArgumentError('This model is not a text classifier (it has no tokenizer and no labels)', {
       param: 'model',
       expected: 'a classifier model',

@@ -13,7 +13,7 @@ import { mulberry32 } from '../random.js';
 import { isPlainObject } from '../validate.js';
 import { firstNonFinite } from '../layers/Recurrent.js';
 import { tokenizerFromJSON, type Tokenizer } from '../tokenizer/Tokenizer.js';
-import { Model, type Classification } from './Model.js';
+import { Model, type Classification, type ClassifyOptions } from './Model.js';
 import { checkDescription, toNativeSpec, type ModelDescription } from './description.js';
 
 export interface CreateOptions {
@@ -238,12 +238,16 @@ export class SequentialModel extends Model {
   }
 
   /**
-   * Classifies texts: [{ label, score }] per text, score = the top class probability. With an
-   * `oos` setting, a top probability below its threshold gives the oos label (score = 1 − top).
+   * Classifies texts: [{ label, score }] per text, score = the top class probability. A top
+   * probability below the out-of-scope threshold (options.oosThreshold, else the model's) gives the
+   * oos label, with score = 1 − top. Models with an oos class also answer it when it wins.
    */
-  override async classify(texts: string[] | string): Promise<Classification[]> {
+  override async classify(texts: string[] | string, options: ClassifyOptions = {}): Promise<Classification[]> {
     const list = typeof texts === 'string' ? [texts] : texts;
     if (!Array.isArray(list) || !list.every((t) => typeof t === 'string')) throw invalidArg('texts', 'a string or an array of strings', texts);
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object { oosThreshold? }', options);
+    const thr = options.oosThreshold;
+    if (thr !== undefined && (typeof thr !== 'number' || !(thr >= 0 && thr <= 1))) throw invalidArg('options.oosThreshold', 'a number in [0, 1]', thr);
     const tok = this.tokenizer;
     const labels = this.description.labels;
     if (tok === undefined || labels === undefined)
@@ -260,7 +264,9 @@ export class SequentialModel extends Model {
       for (let j = 1; j < K; j++) if ((probs[i * K + j] as number) > (probs[i * K + best] as number)) best = j;
       const score = probs[i * K + best] as number;
       const oos = this.description.oos;
-      if (oos !== undefined && score < oos.threshold) out.push({ label: oos.label, score: 1 - score });
+      const threshold = thr ?? oos?.threshold ?? 0;
+      const oosLabel = oos?.label ?? 'oos';
+      if ((oos !== undefined || thr !== undefined) && score < threshold) out.push({ label: oosLabel, score: 1 - score });
       else out.push({ label: labels[best] as string, score });
     }
     return out;

@@ -21,8 +21,14 @@ export interface IntentRecipe {
   bpeVocabSize: number;
   /** Word tokenizer: numbers become <num>. */
   numberToken: boolean;
-  /** Out-of-scope as an extra class trained on oos_train (the threshold is still chosen on val). */
+  /** Out-of-scope as an extra class trained on oos_train. */
   oosClass: boolean;
+  /**
+   * 'val': classify() also answers oos below a top-probability threshold, the one that maximises
+   * accuracy over val + oos_val; 'none': no threshold (with oosClass, the class alone decides).
+   * Either way the report gives the test figures at the val-chosen threshold.
+   */
+  oosThreshold: 'val' | 'none';
   /** Moving average of the weights (decay; 0 = off). */
   ema: number;
   /**
@@ -35,6 +41,8 @@ export interface IntentRecipe {
   cell: 'lstm' | 'gru' | 'rnn';
   hiddenSize: number;
   numLayers: number;
+  /** Dropout between the recurrent stack's layers (numLayers > 1). */
+  rnnDropout: number;
   bidirectional: boolean;
   pool: 'last' | 'mean' | 'max' | 'meanmax';
   embedDropout: number;
@@ -56,20 +64,22 @@ export const DEFAULT_RECIPE: IntentRecipe = {
   tokenizer: 'word',
   bpeVocabSize: 6000,
   numberToken: false,
-  oosClass: false,
-  ema: 0,
-  refit: false,
-  minCount: 1,
-  embeddingDim: 192,
-  cell: 'gru',
-  hiddenSize: 256,
+  oosClass: true,
+  oosThreshold: 'none',
+  ema: 0.998,
+  refit: true,
+  minCount: 2,
+  embeddingDim: 256,
+  cell: 'lstm',
+  hiddenSize: 320,
   numLayers: 1,
+  rnnDropout: 0,
   bidirectional: true,
-  pool: 'max',
-  embedDropout: 0.25,
-  outDropout: 0.3,
-  tokenDropout: 0.1,
-  epochs: 20,
+  pool: 'meanmax',
+  embedDropout: 0.4,
+  outDropout: 0.4,
+  tokenDropout: 0.15,
+  epochs: 25,
   batchSize: 64,
   lr: 2e-3,
   weightDecay: 0.01,
@@ -106,7 +116,10 @@ export interface IntentReport {
   trainSeconds: number;
   epochsRun: number;
   bestEpoch: number | null;
+  /** The threshold the model file uses (0 = none). */
   threshold: number;
+  /** The val-chosen threshold, and the test figures with it. */
+  valThreshold: { threshold: number; testInScopeAccuracy: number; testOosRecall: number };
   val: { inScopeAccuracy: number; oosRecall: number };
   test: { inScopeAccuracy: number; inScopeAccuracyNoOos: number; oosRecall: number; n: number; nOos: number };
   history: History['epochs'];
@@ -164,7 +177,7 @@ export async function trainIntent(
   const layers: LayerDescription[] = [
     { type: 'embedding', name: 'embed', num_embeddings: tok.vocabSize, embedding_dim: r.embeddingDim, padding_idx: 0 },
     { type: 'dropout', p: r.embedDropout },
-    { type: r.cell, name: 'rnn', hidden_size: r.hiddenSize, num_layers: r.numLayers, bidirectional: r.bidirectional },
+    { type: r.cell, name: 'rnn', hidden_size: r.hiddenSize, num_layers: r.numLayers, bidirectional: r.bidirectional, dropout: r.rnnDropout },
     { type: 'pool', mode: r.pool },
     { type: 'dropout', p: r.outDropout },
     { type: 'dense', name: 'fc', in_features: feat, out_features: labels.length },
@@ -206,8 +219,9 @@ export async function trainIntent(
       bestT = Math.round(t * 100) / 100;
     }
   }
-  const valIn = scoreSplit(vp.subarray(0, d.val.length * K), K, valGold.slice(0, d.val.length), bestT, oosIdx);
-  const valOos = scoreSplit(vp.subarray(d.val.length * K), K, valGold.slice(d.val.length), bestT, oosIdx);
+  const usedT = r.oosThreshold === 'val' ? bestT : 0;
+  const valIn = scoreSplit(vp.subarray(0, d.val.length * K), K, valGold.slice(0, d.val.length), usedT, oosIdx);
+  const valOos = scoreSplit(vp.subarray(d.val.length * K), K, valGold.slice(d.val.length), usedT, oosIdx);
   let refitEpochs: number | null = null;
   if (r.refit) {
     refitEpochs = history.bestEpoch ?? history.epochs.length;
@@ -220,7 +234,7 @@ export async function trainIntent(
   }
   const totalSeconds = (performance.now() - t0) / 1000;
   model.withDescription({
-    oos: { label: 'oos', threshold: bestT },
+    oos: { label: 'oos', threshold: usedT },
     training: {
       dataset: 'CLINC150 (data_full.json), train split; oos threshold from val + oos_val',
       recipe: r,
@@ -238,6 +252,9 @@ export async function trainIntent(
   });
   const tp = await model.probabilities(d.test.map((p) => p[0]));
   const noOos = scoreSplit(tp, K, d.test.map((p) => index.get(p[1]) as number), 0, oosIdx);
+  const atT = scoreSplit(tp, K, d.test.map((p) => index.get(p[1]) as number), bestT, oosIdx);
+  const top = await model.probabilities(d.oos_test.map((p) => p[0]));
+  const atTOos = scoreSplit(top, K, d.oos_test.map(() => oosIdx), bestT, oosIdx);
   const oosRecall = testOos.filter((c) => c.label === 'oos').length / testOos.length;
   const info = getBinding().cpuInfo();
   const report: IntentReport = {
@@ -248,7 +265,8 @@ export async function trainIntent(
     trainSeconds: totalSeconds,
     epochsRun: history.epochs.length + (refitEpochs ?? 0),
     bestEpoch: history.bestEpoch,
-    threshold: bestT,
+    threshold: usedT,
+    valThreshold: { threshold: bestT, testInScopeAccuracy: atT.correct / d.test.length, testOosRecall: atTOos.oos / d.oos_test.length },
     val: { inScopeAccuracy: valIn.correct / d.val.length, oosRecall: valOos.oos / d.oos_val.length },
     test: { inScopeAccuracy: inCorrect / d.test.length, inScopeAccuracyNoOos: noOos.correct / d.test.length, oosRecall, n: d.test.length, nOos: d.oos_test.length },
     history: history.epochs,
