@@ -1,7 +1,6 @@
 // Untrusted tfjs files: every malformation is a ModelFormatError naming the file and the reason,
 // never a crash, a hang or a huge allocation. Ends with a seeded mutation fuzz over model.json.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { ModelFormatError } from '../../lib/errors.js';
 import { loadTfjs } from '../../lib/loaders/tfjs.js';
 import { mulberry32 } from '../../lib/random.js';
 import { makeRng, rnnCfg, sequential, writeModel } from './tfjsHelpers.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/tfjs');
 
@@ -122,7 +122,7 @@ describe('tfjs loader: malformed files', () => {
   it('survives ~1000 seeded mutations of real model.json files with only ModelFormatError', async () => {
     const names = ['tfjs_intent_lstm', 'tfjs_gru_stack_reset_before', 'tfjs_bilstm_tagger', 'keras_gru_reset_after'];
     const dirs = names.map((n) => {
-      const d = mkdtempSync(join(tmpdir(), 'rnnx-tfjs-fuzz-'));
+      const d = tempDir('rnnx-tfjs-fuzz-');
       copyFileSync(join(fixtures, n, 'weights.bin'), join(d, 'weights.bin'));
       return { d, json: JSON.parse(readFileSync(join(fixtures, n, 'model.json'), 'utf8')) as unknown };
     });

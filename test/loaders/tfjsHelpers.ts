@@ -1,9 +1,9 @@
 // Helpers for the tfjs loader tests: writing small layers models, and a plain float64 reference
 // of Keras / tfjs semantics (masked steps keep the state and repeat the previous output).
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../../lib/random.js';
+import { tempDir } from '../helpers/tmp.js';
 
 export interface W {
   name: string;
@@ -31,7 +31,7 @@ export function makeRng(seed: number) {
 
 /** Writes model.json + weights.bin into a new temp folder; returns the model.json path. */
 export function writeModel(topology: unknown, weights: W[], extra: Record<string, unknown> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rnnx-tfjs-'));
+  const dir = tempDir('rnnx-tfjs-');
   const total = weights.reduce((n, w) => n + w.data.length, 0);
   const bin = new Float32Array(total);
   let off = 0;

@@ -1,13 +1,13 @@
 // loadModel: the public contract's import works; safetensors layer models load, run, save atomically
 // and load back identically; other formats and broken files give ModelFormatError naming the file.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GRU, LSTM, ModelFormatError, RNN, Tensor, loadModel, parseSafetensors } from '../../lib/index.js';
 import { entryToFloat32, entryToFloat64, entryToInt32, readSafetensorsSync } from '../../lib/io/safetensors.js';
 import { relErr } from '../../lib/verify/relErr.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const shared = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures');
 
@@ -38,7 +38,7 @@ describe('loadModel', () => {
       expect(relErr(out.output!.data, entryToFloat64(f.tensors.get('expected.output')!))).toBeLessThanOrEqual(1e-5);
       expect(relErr(out.h_n!.data, entryToFloat64(f.tensors.get('expected.h_n')!))).toBeLessThanOrEqual(1e-5);
 
-      const dir = mkdtempSync(join(tmpdir(), 'rnnx-model-'));
+      const dir = tempDir('rnnx-model-');
       const saved = join(dir, 'model.safetensors');
       await model.save(saved);
       expect(readdirSync(dir)).toEqual(['model.safetensors']); // no temporary file left behind
@@ -57,7 +57,7 @@ describe('loadModel', () => {
 
   it('refuses broken files, naming the file', async () => {
     await expect(loadModel(join(shared, 'nope.safetensors'))).rejects.toThrow(/nope\.safetensors.*ENOENT/);
-    const dir = mkdtempSync(join(tmpdir(), 'rnnx-bad-'));
+    const dir = tempDir('rnnx-bad-');
     const trunc = join(dir, 'trunc.safetensors');
     writeFileSync(trunc, readFileSync(join(shared, 'layers', 'gru_basic.safetensors')).subarray(0, 200));
     await expect(loadModel(trunc)).rejects.toBeInstanceOf(ModelFormatError);
