@@ -70,3 +70,28 @@ describe('bundled intent model (CLINC150)', () => {
     expect(line.text).toBe('what time is it?');
   });
 });
+
+describe('rnnx train intent', () => {
+  it('trains, writes the model atomically with its report, and the model classifies (1 epoch)', async () => {
+    const { tempDir } = await import('../helpers/tmp.js');
+    const dir = tempDir('rnnx-train-cli-');
+    const out = join(dir, 'intent.safetensors');
+    const r = spawnSync(process.execPath, [join(root, 'bin/rnnx.js'), 'train', 'intent', '--epochs', '1', '--out', out], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*intent\.safetensors: test in-scope accuracy \d+\.\d+%/);
+    expect(r.stderr).toMatch(/epoch 1: loss/);
+    const report = JSON.parse(readFileSync(join(dir, 'intent.report.json'), 'utf8'));
+    expect(report.test.n).toBe(4500);
+    expect(report.test.inScopeAccuracy).toBeGreaterThan(0.3); // one epoch already learns a lot
+    const m = await loadModel(out);
+    const [c] = await m.classify(['what time is it']);
+    expect(typeof c?.label).toBe('string');
+    m.dispose();
+    const bad = spawnSync(process.execPath, [join(root, 'bin/rnnx.js'), 'train', 'poems'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown task poems/);
+  });
+});
