@@ -24,6 +24,7 @@ export interface DataShape {
   perStep: boolean;
   loss: 'crossEntropy' | 'mse';
   vocabSize: number;     // ids models: number of embedding rows
+  float64?: boolean;     // the model computes in float64 (features and value targets as Float64Array)
 }
 
 /** Checks a dataset against the model and the loss; returns the sequence lengths. */
@@ -130,10 +131,10 @@ export interface PaddedBatch {
   batch: number;
   seqLen: number;
   ids?: Int32Array;
-  features?: Float32Array;
+  features?: Float32Array | Float64Array;
   lengths: Int32Array;
   classTargets?: Int32Array;
-  valueTargets?: Float32Array;
+  valueTargets?: Float32Array | Float64Array;
 }
 
 /**
@@ -155,10 +156,10 @@ export function padBatch(
   const F = shape.featureSize;
   const O = shape.outputSize;
   if (shape.ids) out.ids = new Int32Array(B * T);
-  else out.features = new Float32Array(B * T * F);
+  else out.features = shape.float64 ? new Float64Array(B * T * F) : new Float32Array(B * T * F);
   const ce = shape.loss === 'crossEntropy';
   if (ce) out.classTargets = new Int32Array(shape.perStep ? B * T : B).fill(shape.perStep ? -1 : 0);
-  else out.valueTargets = new Float32Array((shape.perStep ? B * T : B) * O);
+  else out.valueTargets = shape.float64 ? new Float64Array((shape.perStep ? B * T : B) * O) : new Float32Array((shape.perStep ? B * T : B) * O);
   const targets = data.targets as ArrayLike<unknown>;
   for (let b = 0; b < B; b++) {
     const i = rows[b] as number;
@@ -172,7 +173,7 @@ export function padBatch(
         out.ids[b * T + t] = v;
       }
     } else {
-      const f = out.features as Float32Array;
+      const f = out.features as Float32Array | Float64Array;
       for (let k = 0; k < L * F; k++) f[b * T * F + k] = x[k] as number;
     }
     const y = targets[i];
@@ -181,7 +182,7 @@ export function padBatch(
       if (!shape.perStep) ct[b] = y as number;
       else for (let t = 0; t < L; t++) ct[b * T + t] = (y as ArrayLike<number>)[t] as number;
     } else {
-      const vt = out.valueTargets as Float32Array;
+      const vt = out.valueTargets as Float32Array | Float64Array;
       if (!shape.perStep) {
         if (typeof y === 'number') vt[b] = y;
         else for (let j = 0; j < O; j++) vt[b * O + j] = (y as ArrayLike<number>)[j] as number;

@@ -171,6 +171,7 @@ function dataShape(model: SequentialModel, loss: 'crossEntropy' | 'mse'): DataSh
     perStep: nm.perStep,
     loss,
     vocabSize: first?.type === 'embedding' ? first.num_embeddings : 0,
+    float64: model.dtype === 'float64',
   };
 }
 
@@ -435,9 +436,9 @@ async function tbpttStep(model: SequentialModel, p: PaddedBatch, o: NativeOptim,
     const lens = new Int32Array(Bc);
     const c: PaddedBatch = { batch: Bc, seqLen: Tc, lengths: lens };
     if (p.ids) c.ids = new Int32Array(Bc * Tc);
-    if (p.features) c.features = new Float32Array(Bc * Tc * F);
+    if (p.features) c.features = p.features instanceof Float64Array ? new Float64Array(Bc * Tc * F) : new Float32Array(Bc * Tc * F);
     if (p.classTargets) c.classTargets = new Int32Array(Bc * Tc).fill(-1);
-    if (p.valueTargets) c.valueTargets = new Float32Array(Bc * Tc * O);
+    if (p.valueTargets) c.valueTargets = p.valueTargets instanceof Float64Array ? new Float64Array(Bc * Tc * O) : new Float32Array(Bc * Tc * O);
     for (let b = 0; b < Bc; b++) {
       const src = order[b] as number;
       const L = Math.min(Tc, (p.lengths[src] as number) - t0);

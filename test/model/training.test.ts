@@ -112,6 +112,65 @@ describe('training converges', () => {
     m.dispose();
   });
 
+  it('float64 models train too (features, MSE, truncated BPTT)', async () => {
+    const rnd = mulberry32(14);
+    const mk = (n: number): TrainData => {
+      const inputs: Float64Array[] = [];
+      const targets: Float64Array[] = [];
+      for (let i = 0; i < n; i++) {
+        const T = 6 + Math.floor(rnd() * 6);
+        const x = Float64Array.from({ length: T }, () => rnd() - 0.5);
+        let acc = 0;
+        inputs.push(x);
+        targets.push(x.map((v) => (acc += v)));
+      }
+      return { inputs, targets };
+    };
+    const m = SequentialModel.create(
+      {
+        version: 1,
+        input: { type: 'features', size: 1 },
+        layers: [
+          { type: 'gru', name: 'g', hidden_size: 8 },
+          { type: 'dense', name: 'd', in_features: 8, out_features: 1 },
+        ],
+        outputs: 'values',
+      },
+      { seed: 3, dtype: 'float64' },
+    );
+    const val = mk(40);
+    const before = await evaluate(m, val);
+    await fit(m, mk(160), { epochs: 8, batchSize: 16, loss: 'mse', tbptt: 4, optimizer: { type: 'adam', lr: 0.02 } });
+    expect((await evaluate(m, val)).loss).toBeLessThan(before.loss / 4);
+    m.dispose();
+  });
+
+  it("a 'last' pool after a per-step dense layer takes each sequence's final step", () => {
+    const m = SequentialModel.create(
+      {
+        version: 1,
+        input: { type: 'ids' },
+        layers: [
+          { type: 'embedding', name: 'e', num_embeddings: 9, embedding_dim: 4 },
+          { type: 'lstm', name: 'l', hidden_size: 3, bidirectional: true },
+          { type: 'dense', name: 'd', in_features: 6, out_features: 4 },
+        ],
+      },
+      { seed: 2 },
+    );
+    const pooled = SequentialModel.fromTensors(
+      { ...m.description, layers: [...m.description.layers, { type: 'pool', mode: 'last' }] },
+      m.stateDict(),
+    );
+    const x = { ids: new Tensor(Int32Array.from([1, 2, 3, 4, 5, 6, 7, 0]), [2, 4]), lengths: new Tensor(Int32Array.from([4, 3]), [2]) };
+    const seq = m.runSync(x).output.data;
+    const last = pooled.runSync(x).output.data;
+    expect(Array.from(last.subarray(0, 4))).toEqual(Array.from(seq.subarray(3 * 4, 4 * 4)));
+    expect(Array.from(last.subarray(4, 8))).toEqual(Array.from(seq.subarray((4 + 2) * 4, (4 + 3) * 4)));
+    m.dispose();
+    pooled.dispose();
+  });
+
   it('truncated BPTT on a per-step task (echo the previous token) converges', async () => {
     const rnd = mulberry32(8);
     const mk = (n: number): TrainData => {

@@ -244,6 +244,7 @@ SeqModel<T>::SeqModel(const ModelSpec& spec, const T* params, int64_t count) : i
         width = L.out_features;
         n.out_w = width;
         n.seq_out = seq;
+        last_dirs = 1;  // a dense layer mixes the directions: a later 'last' pool takes the final step
         I.nodes.push_back(std::move(n));
         break;
       }
