@@ -25,6 +25,7 @@ import { ModelFormatError } from '../../lib/errors.js';
 import { loadModel } from '../../lib/model/loadModel.js';
 
 const shared = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures');
+const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'rnnx-fastcheck-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -248,6 +249,65 @@ function applySt(f: StFixture, plan: StPlan): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
+// rnnx model files (weights + the model description in __metadata__.rnnx): the safetensors plans
+// above, and lies inside the description (layer fields, layer order, labels, tokenizer)
+
+const rnnxFixtures = readdirSync(join(here, '../fixtures/pytorch'))
+  .filter((f) => f.endsWith('.safetensors') && !f.endsWith('.io.safetensors'))
+  .sort()
+  .map((f) => splitSafetensors(f, new Uint8Array(readFileSync(join(here, '../fixtures/pytorch', f)))));
+
+const descPlan = fc.record({
+  layer: fc.nat(),
+  key: fc.constantFrom('type', 'name', 'num_embeddings', 'embedding_dim', 'padding_idx', 'hidden_size', 'num_layers', 'bidirectional', 'proj_size', 'bias', 'dropout', 'mode', 'in_features', 'out_features', 'activation', 'p', 'input_size', 'nonlinearity'),
+  value: fc.oneof(hostileValue, fc.constantFrom<unknown>('lstm', 'gru', 'rnn', 'pool', 'dense', 'softmax', 'embedding', 'dropout', 'max', 'meanmax', 'relu', 'last')),
+  top: fc.constantFrom('layer', 'swap', 'drop', 'dup', 'labels', 'tokenizer', 'input', 'version', 'outputs', 'oos'),
+  other: fc.nat(),
+});
+
+function applyDesc(f: StFixture, plan: typeof descPlan extends fc.Arbitrary<infer P> ? P : never): Uint8Array {
+  const h = structuredClone(f.header);
+  const d = JSON.parse(h.__metadata__.rnnx);
+  const L = d.layers as Record<string, unknown>[];
+  const i = plan.layer % L.length;
+  const j = plan.other % L.length;
+  switch (plan.top) {
+    case 'layer':
+      (L[i] as Record<string, unknown>)[plan.key] = plan.value;
+      break;
+    case 'swap':
+      [L[i], L[j]] = [L[j] as Record<string, unknown>, L[i] as Record<string, unknown>];
+      break;
+    case 'drop':
+      L.splice(i, 1);
+      break;
+    case 'dup':
+      L.splice(i, 0, structuredClone(L[j]) as Record<string, unknown>);
+      break;
+    case 'labels':
+      d.labels = plan.other % 2 ? Array.from({ length: Number(plan.value) % 100000 || 3 }, (_, k) => `l${k}`) : plan.value;
+      break;
+    case 'tokenizer':
+      d.tokenizer = plan.other % 2 ? { kind: plan.value, version: 1 } : plan.value;
+      break;
+    case 'input':
+      d.input = plan.other % 2 ? { type: 'features', size: plan.value } : plan.value;
+      break;
+    case 'version':
+      d.version = plan.value;
+      break;
+    case 'outputs':
+      d.outputs = plan.value;
+      break;
+    case 'oos':
+      d.oos = { label: 'oos', threshold: plan.value };
+      break;
+  }
+  h.__metadata__ = { ...h.__metadata__, rnnx: JSON.stringify(d) };
+  return joinSafetensors(h, f.data);
+}
+
+// ---------------------------------------------------------------------------------------------
 // ONNX
 
 const onnxFixtures = readdirSync(join(shared, 'onnx'))
@@ -443,6 +503,11 @@ describe('loadModel under property-based fuzzing (fast-check, fixed seeds)', () 
       writeFileSync(p, f.bytes);
       (await loadModel(p)).dispose();
     }
+    for (const f of rnnxFixtures) {
+      const p = join(work, `ok-${f.name}`);
+      writeFileSync(p, f.bytes);
+      (await loadModel(p)).dispose();
+    }
     for (const f of onnxFixtures) (await loadModel(join(shared, 'onnx', f.name))).dispose();
     for (const f of tfjsFixtures) (await loadModel(join(shared, 'tfjs', f.name))).dispose();
   });
@@ -455,6 +520,19 @@ describe('loadModel under property-based fuzzing (fast-check, fixed seeds)', () 
         await check(path, path);
       }),
       runs(5000, 0x5afe7e45),
+    );
+  });
+
+  it('rnnx model files (PyTorch fixtures): loads or ModelFormatError naming the file', async () => {
+    expect(rnnxFixtures.length).toBeGreaterThanOrEqual(5);
+    const path = join(work, 'fuzz-rnnx.safetensors');
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.oneof(stPlan.map((p) => ({ st: p })), descPlan.map((p) => ({ desc: p }))), async (which, plan) => {
+        const f = rnnxFixtures[which % rnnxFixtures.length]!;
+        writeFileSync(path, 'st' in plan ? applySt(f, plan.st) : applyDesc(f, plan.desc));
+        await check(path, path);
+      }),
+      runs(2000, 0x2a11),
     );
   });
 
