@@ -101,7 +101,12 @@ export class SequentialModel extends Model {
       }
     }
     native.setParams(params);
-    return new SequentialModel(d, native, dtype);
+    try {
+      return new SequentialModel(d, native, dtype);
+    } catch (e) {
+      if (!native.disposed) native.dispose(); // e.g. a malformed tokenizer: free the native model now
+      throw e;
+    }
   }
 
   /**
