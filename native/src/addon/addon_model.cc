@@ -258,6 +258,14 @@ Napi::Value ToTyped(Napi::Env env, const std::vector<T>& v) {
   }
 }
 
+/// One training step (or, with `grads`, only the gradient) on a copied batch. Any thread.
+template <typename T>
+rnnx::StepResult RunStep(rnnx::SeqModel<T>& m, BatchData<T>& b, const LossData<T>& l, const rnnx::OptimConfig& oc,
+                         uint64_t seed, T* grads = nullptr) {
+  return m.train_step(b.view(), l.kind, l.classes.empty() ? nullptr : l.classes.data(),
+                      l.values.empty() ? nullptr : l.values.data(), l.smoothing, oc, seed, grads);
+}
+
 Napi::Object StepToJs(Napi::Env env, const rnnx::StepResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("loss", Napi::Number::New(env, r.loss));
@@ -395,6 +403,22 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     return f(Get<double>(s), double{});
   }
 
+  /// Guard + Dispatch: runs f(model, T{}) on the usable, idle model; C++ errors become JS errors.
+  template <typename F>
+  Napi::Value WithModel(Napi::Env env, F&& f) const {
+    return Guard(env, [&]() -> Napi::Value { return Dispatch(std::forward<F>(f)); });
+  }
+
+  /// Queues `job` on a libuv worker (the model is busy until it settles) and returns its promise.
+  Napi::Value QueueJob(Napi::Env env, const Napi::CallbackInfo& info, std::function<void()> job,
+                       std::function<Napi::Value(Napi::Env)> done, const char* what) const {
+    Usable(true);  // argument getters may have disposed the model or started another call
+    auto d = Napi::Promise::Deferred::New(env);
+    auto* w = new ModelWorker(env, d, info.This().As<Napi::Object>(), state_, std::move(job), std::move(done), what);
+    w->Queue();
+    return d.Promise();
+  }
+
   Napi::Value Params(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guard(env, [&]() -> Napi::Value {
@@ -442,41 +466,35 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   }
   Napi::Value GetParams(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        std::vector<T> v(static_cast<size_t>(m.param_count()));
-        m.get_params(v.data());
-        return ToTyped<T>(env, v);
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      std::vector<T> v(static_cast<size_t>(m.param_count()));
+      m.get_params(v.data());
+      return ToTyped<T>(env, v);
     });
   }
   Napi::Value SetParams(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        const T* p = CheckArray<T>(info[0], "params", Shape{{"paramCount", m.param_count()}});
-        m.set_params(p, m.param_count());
-        return env.Undefined();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      const T* p = CheckArray<T>(info[0], "params", Shape{{"paramCount", m.param_count()}});
+      m.set_params(p, m.param_count());
+      return env.Undefined();
     });
   }
 
   // forward(batch) → { output, state? } (sync)
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        BatchData<T> b = ReadBatch<T>(m, info[0]);
-        std::vector<T> out(static_cast<size_t>(OutRows(m, b) * m.output_size()));
-        m.forward(b.view(), out.data());
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("output", ToTyped<T>(env, out));
-        if (b.want_state) r.Set("state", ToTyped<T>(env, b.state_out));
-        return r;
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      BatchData<T> b = ReadBatch<T>(m, info[0]);
+      std::vector<T> out(static_cast<size_t>(OutRows(m, b) * m.output_size()));
+      m.forward(b.view(), out.data());
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("output", ToTyped<T>(env, out));
+      if (b.want_state) r.Set("state", ToTyped<T>(env, b.state_out));
+      return r;
     });
   }
   template <typename T>
@@ -486,56 +504,44 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
-        auto out = std::make_shared<std::vector<T>>(static_cast<size_t>(OutRows(m, *b) * m.output_size()));
-        Usable(true);  // a getter above may have started another call
-        auto* mp = &m;
-        auto d = Napi::Promise::Deferred::New(env);
-        auto* w = new ModelWorker(
-            env, d, info.This().As<Napi::Object>(), state_, [mp, b, out] { mp->forward(b->view(), out->data()); },
-            [b, out](Napi::Env e) -> Napi::Value {
-              Napi::Object r = Napi::Object::New(e);
-              r.Set("output", ToTyped<T>(e, *out));
-              if (b->want_state) r.Set("state", ToTyped<T>(e, b->state_out));
-              return r;
-            },
-            "forwardAsync");
-        w->Queue();
-        return d.Promise();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
+      auto out = std::make_shared<std::vector<T>>(static_cast<size_t>(OutRows(m, *b) * m.output_size()));
+      auto* mp = &m;
+      return QueueJob(
+          env, info, [mp, b, out] { mp->forward(b->view(), out->data()); },
+          [b, out](Napi::Env e) -> Napi::Value {
+            Napi::Object r = Napi::Object::New(e);
+            r.Set("output", ToTyped<T>(e, *out));
+            if (b->want_state) r.Set("state", ToTyped<T>(e, b->state_out));
+            return r;
+          },
+          "forwardAsync");
     });
   }
 
   Napi::Value EvaluateAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
-        auto l = std::make_shared<LossData<T>>(ReadLoss<T>(m, *b, info[1]));
-        auto out = std::make_shared<std::vector<T>>(static_cast<size_t>(OutRows(m, *b) * m.output_size()));
-        auto res = std::make_shared<rnnx::StepResult>();
-        Usable(true);
-        auto* mp = &m;
-        auto d = Napi::Promise::Deferred::New(env);
-        auto* w = new ModelWorker(
-            env, d, info.This().As<Napi::Object>(), state_,
-            [mp, b, l, out, res] {
-              *res = mp->evaluate(b->view(), l->kind, l->classes.empty() ? nullptr : l->classes.data(),
-                                  l->values.empty() ? nullptr : l->values.data(), l->smoothing, out->data());
-            },
-            [out, res](Napi::Env e) -> Napi::Value {
-              Napi::Object r = StepToJs(e, *res);
-              r.Set("output", ToTyped<T>(e, *out));
-              return r;
-            },
-            "evaluateAsync");
-        w->Queue();
-        return d.Promise();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
+      auto l = std::make_shared<LossData<T>>(ReadLoss<T>(m, *b, info[1]));
+      auto out = std::make_shared<std::vector<T>>(static_cast<size_t>(OutRows(m, *b) * m.output_size()));
+      auto res = std::make_shared<rnnx::StepResult>();
+      auto* mp = &m;
+      return QueueJob(
+          env, info,
+          [mp, b, l, out, res] {
+            *res = mp->evaluate(b->view(), l->kind, l->classes.empty() ? nullptr : l->classes.data(),
+                                l->values.empty() ? nullptr : l->values.data(), l->smoothing, out->data());
+          },
+          [out, res](Napi::Env e) -> Napi::Value {
+            Napi::Object r = StepToJs(e, *res);
+            r.Set("output", ToTyped<T>(e, *out));
+            return r;
+          },
+          "evaluateAsync");
     });
   }
 
@@ -546,145 +552,121 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        BatchData<T> b = ReadBatch<T>(m, info[0]);
-        LossData<T> l = ReadLoss<T>(m, b, info[1]);
-        rnnx::OptimConfig oc = ReadOptim(info[2]);
-        uint64_t seed = ReadSeed<T>(info[3]);
-        Usable(true);
-        rnnx::StepResult r = m.train_step(b.view(), l.kind, l.classes.empty() ? nullptr : l.classes.data(),
-                                          l.values.empty() ? nullptr : l.values.data(), l.smoothing, oc, seed, nullptr);
-        Napi::Object o = StepToJs(env, r);
-        if (b.want_state) o.Set("state", ToTyped<T>(env, b.state_out));
-        state_->Sync();
-        return o;
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      BatchData<T> b = ReadBatch<T>(m, info[0]);
+      LossData<T> l = ReadLoss<T>(m, b, info[1]);
+      rnnx::OptimConfig oc = ReadOptim(info[2]);
+      uint64_t seed = ReadSeed<T>(info[3]);
+      Usable(true);
+      rnnx::StepResult r = RunStep(m, b, l, oc, seed);
+      Napi::Object o = StepToJs(env, r);
+      if (b.want_state) o.Set("state", ToTyped<T>(env, b.state_out));
+      state_->Sync();
+      return o;
     });
   }
 
   Napi::Value TrainStepAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
-        auto l = std::make_shared<LossData<T>>(ReadLoss<T>(m, *b, info[1]));
-        rnnx::OptimConfig oc = ReadOptim(info[2]);
-        uint64_t seed = ReadSeed<T>(info[3]);
-        auto res = std::make_shared<rnnx::StepResult>();
-        Usable(true);
-        auto* mp = &m;
-        auto d = Napi::Promise::Deferred::New(env);
-        auto* w = new ModelWorker(
-            env, d, info.This().As<Napi::Object>(), state_,
-            [mp, b, l, oc, seed, res] {
-              *res = mp->train_step(b->view(), l->kind, l->classes.empty() ? nullptr : l->classes.data(),
-                                    l->values.empty() ? nullptr : l->values.data(), l->smoothing, oc, seed, nullptr);
-            },
-            [b, res](Napi::Env e) -> Napi::Value {
-              Napi::Object o = StepToJs(e, *res);
-              if (b->want_state) o.Set("state", ToTyped<T>(e, b->state_out));
-              return o;
-            },
-            "trainStepAsync");
-        w->Queue();
-        return d.Promise();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      auto b = std::make_shared<BatchData<T>>(ReadBatch<T>(m, info[0]));
+      auto l = std::make_shared<LossData<T>>(ReadLoss<T>(m, *b, info[1]));
+      rnnx::OptimConfig oc = ReadOptim(info[2]);
+      uint64_t seed = ReadSeed<T>(info[3]);
+      auto res = std::make_shared<rnnx::StepResult>();
+      auto* mp = &m;
+      return QueueJob(
+          env, info, [mp, b, l, oc, seed, res] { *res = RunStep(*mp, *b, *l, oc, seed); },
+          [b, res](Napi::Env e) -> Napi::Value {
+            Napi::Object o = StepToJs(e, *res);
+            if (b->want_state) o.Set("state", ToTyped<T>(e, b->state_out));
+            return o;
+          },
+          "trainStepAsync");
     });
   }
 
   // gradients(batch, loss, seed) → { loss, count, correct, gradNorm, grads } — no update (gradient checks).
   Napi::Value Gradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        BatchData<T> b = ReadBatch<T>(m, info[0]);
-        LossData<T> l = ReadLoss<T>(m, b, info[1]);
-        uint64_t seed = ReadSeed<T>(info[2]);
-        Usable(true);
-        std::vector<T> g(static_cast<size_t>(m.param_count()));
-        rnnx::OptimConfig oc;
-        rnnx::StepResult r = m.train_step(b.view(), l.kind, l.classes.empty() ? nullptr : l.classes.data(),
-                                          l.values.empty() ? nullptr : l.values.data(), l.smoothing, oc, seed, g.data());
-        Napi::Object o = StepToJs(env, r);
-        o.Set("grads", ToTyped<T>(env, g));
-        return o;
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      BatchData<T> b = ReadBatch<T>(m, info[0]);
+      LossData<T> l = ReadLoss<T>(m, b, info[1]);
+      uint64_t seed = ReadSeed<T>(info[2]);
+      Usable(true);
+      std::vector<T> g(static_cast<size_t>(m.param_count()));
+      rnnx::OptimConfig oc;
+      rnnx::StepResult r = RunStep(m, b, l, oc, seed, g.data());
+      Napi::Object o = StepToJs(env, r);
+      o.Set("grads", ToTyped<T>(env, g));
+      return o;
     });
   }
 
   Napi::Value GetOptimState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("step", Napi::Number::New(env, static_cast<double>(m.optim_step())));
-        Napi::Array slots = Napi::Array::New(env);
-        for (int s = 0; s < m.optim_slots(); ++s) {
-          std::vector<T> v(static_cast<size_t>(m.param_count()));
-          m.get_optim_state(s, v.data());
-          slots.Set(static_cast<uint32_t>(s), ToTyped<T>(env, v));
-        }
-        o.Set("slots", slots);
-        return o;
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("step", Napi::Number::New(env, static_cast<double>(m.optim_step())));
+      Napi::Array slots = Napi::Array::New(env);
+      for (int s = 0; s < m.optim_slots(); ++s) {
+        std::vector<T> v(static_cast<size_t>(m.param_count()));
+        m.get_optim_state(s, v.data());
+        slots.Set(static_cast<uint32_t>(s), ToTyped<T>(env, v));
+      }
+      o.Set("slots", slots);
+      return o;
     });
   }
 
   // getEma() → the parameters' moving average, or null when none is kept
   Napi::Value GetEma(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        std::vector<T> v(static_cast<size_t>(m.param_count()));
-        if (!m.get_ema(v.data())) return env.Null();
-        return ToTyped<T>(env, v);
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      std::vector<T> v(static_cast<size_t>(m.param_count()));
+      if (!m.get_ema(v.data())) return env.Null();
+      return ToTyped<T>(env, v);
     });
   }
   Napi::Value SetEma(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        const T* p = CheckArray<T>(info[0], "ema", Shape{{"paramCount", m.param_count()}});
-        m.set_ema(p, m.param_count());
-        return env.Undefined();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      const T* p = CheckArray<T>(info[0], "ema", Shape{{"paramCount", m.param_count()}});
+      m.set_ema(p, m.param_count());
+      return env.Undefined();
     });
   }
 
   // setOptimState(kind, step, slots[])
   Napi::Value SetOptimState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return Guard(env, [&]() -> Napi::Value {
-      return Dispatch([&](auto& m, auto tag) -> Napi::Value {
-        using T = decltype(tag);
-        std::string kind = ToString(info[0], "kind", "'sgd', 'adam' or 'adamw'");
-        rnnx::OptimKind k = kind == "sgd" ? rnnx::OptimKind::kSgd : kind == "adam" ? rnnx::OptimKind::kAdam
-                            : kind == "adamw" ? rnnx::OptimKind::kAdamW : static_cast<rnnx::OptimKind>(-1);
-        if (static_cast<int>(k) < 0)
-          ThrowExpectedText(Code::kInvalidArgument, JsKind::kRangeError, "kind", "'sgd', 'adam' or 'adamw'", "'" + kind + "'");
-        int64_t step = ToInteger(info[1], "step", 0, (int64_t(1) << 53) - 1, "an integer >= 0");
-        Napi::Value sv = info[2];
-        if (sv.IsEmpty() || !sv.IsArray()) ThrowExpected(Code::kInvalidArgument, JsKind::kTypeError, "slots", "an array", sv);
-        Napi::Array arr = sv.As<Napi::Array>();
-        const uint32_t want = k == rnnx::OptimKind::kSgd ? 1 : 2;
-        if (arr.Length() != want)
-          ThrowExpectedText(Code::kInvalidArgument, JsKind::kRangeError, "slots", std::to_string(want) + " arrays",
-                            std::to_string(arr.Length()));
-        std::vector<std::vector<T>> data;
-        for (uint32_t i = 0; i < want; ++i)
-          data.push_back(CopyArray<T>(arr.Get(i), "slots[" + std::to_string(i) + "]", Shape{{"paramCount", m.param_count()}}, false));
-        Usable(true);
-        for (uint32_t i = 0; i < want; ++i) m.set_optim_state(k, step, static_cast<int>(i), data[i].data(), m.param_count());
-        return env.Undefined();
-      });
+    return WithModel(env, [&](auto& m, auto tag) -> Napi::Value {
+      using T = decltype(tag);
+      std::string kind = ToString(info[0], "kind", "'sgd', 'adam' or 'adamw'");
+      rnnx::OptimKind k = kind == "sgd" ? rnnx::OptimKind::kSgd : kind == "adam" ? rnnx::OptimKind::kAdam
+                          : kind == "adamw" ? rnnx::OptimKind::kAdamW : static_cast<rnnx::OptimKind>(-1);
+      if (static_cast<int>(k) < 0)
+        ThrowExpectedText(Code::kInvalidArgument, JsKind::kRangeError, "kind", "'sgd', 'adam' or 'adamw'", "'" + kind + "'");
+      int64_t step = ToInteger(info[1], "step", 0, (int64_t(1) << 53) - 1, "an integer >= 0");
+      Napi::Value sv = info[2];
+      if (sv.IsEmpty() || !sv.IsArray()) ThrowExpected(Code::kInvalidArgument, JsKind::kTypeError, "slots", "an array", sv);
+      Napi::Array arr = sv.As<Napi::Array>();
+      const uint32_t want = k == rnnx::OptimKind::kSgd ? 1 : 2;
+      if (arr.Length() != want)
+        ThrowExpectedText(Code::kInvalidArgument, JsKind::kRangeError, "slots", std::to_string(want) + " arrays",
+                          std::to_string(arr.Length()));
+      std::vector<std::vector<T>> data;
+      for (uint32_t i = 0; i < want; ++i)
+        data.push_back(CopyArray<T>(arr.Get(i), "slots[" + std::to_string(i) + "]", Shape{{"paramCount", m.param_count()}}, false));
+      Usable(true);
+      for (uint32_t i = 0; i < want; ++i) m.set_optim_state(k, step, static_cast<int>(i), data[i].data(), m.param_count());
+      return env.Undefined();
     });
   }
 
