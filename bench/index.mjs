@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuFacts } from './lib/util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -79,17 +80,6 @@ const pkgVersion = (name) => {
   }
 };
 
-function cpuFacts() {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  let flags = [];
-  try {
-    const txt = readFileSync('/proc/cpuinfo', 'utf8');
-    model = /^model name\s*:\s*(.*)$/m.exec(txt)?.[1]?.trim() ?? model;
-    flags = (/^flags\s*:\s*(.*)$/m.exec(txt)?.[1] ?? '').split(/\s+/);
-  } catch {}
-  const simd = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_tile'].filter((f) => flags.includes(f));
-  return { model, cores: os.availableParallelism(), simd, memGiB: Math.round(os.totalmem() / 2 ** 30) };
-}
 
 // One binary for the whole run: the addon the parent loads is copied and handed to every child
 // (RNNX_BINARY), so a rebuild of build/ during the run cannot change or remove it under them.

@@ -17,21 +17,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { getBackendInfo, loadModel } from '../dist/index.js';
 import { entryToFloat32, readSafetensors, serializeSafetensors } from '../dist/io/safetensors.js';
+import { cpuFacts } from './lib/util.mjs';
 
 const { values: args } = parseArgs({ options: { sizes: { type: 'string', default: '1,10,100,300' }, json: { type: 'string' } } });
 const sizesMB = args.sizes.split(',').map(Number).filter((n) => n > 0);
 
-function cpuFacts() {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  let flags = [];
-  try {
-    const txt = readFileSync('/proc/cpuinfo', 'utf8');
-    model = /^model name\s*:\s*(.*)$/m.exec(txt)?.[1]?.trim() ?? model;
-    flags = (/^flags\s*:\s*(.*)$/m.exec(txt)?.[1] ?? '').split(/\s+/);
-  } catch {}
-  const simd = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_tile'].filter((f) => flags.includes(f));
-  return { model, cores: os.availableParallelism(), simd, memGiB: Math.round(os.totalmem() / 2 ** 30) };
-}
 
 /** An LSTM layer file of about `mb` MB: 4H x H input and recurrent weights, two 4H biases. */
 function writeLstm(file, mb) {

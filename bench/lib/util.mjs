@@ -1,4 +1,6 @@
 /** Small helpers shared by the harness: seeded data, timing through tinybench, error metrics, formatting. */
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 
 /** mulberry32: a tiny seeded PRNG, enough for benchmark inputs. */
@@ -122,4 +124,17 @@ export function swap01(a, T, B, F) {
   const out = new Float32Array(T * B * F);
   for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) out.set(a.subarray((t * B + b) * F, (t * B + b + 1) * F), (b * T + t) * F);
   return out;
+}
+
+/** CPU model, cores, SIMD flags and memory of this machine (for the report header). */
+export function cpuFacts() {
+  let model = os.cpus()[0]?.model ?? 'unknown';
+  let flags = [];
+  try {
+    const txt = readFileSync('/proc/cpuinfo', 'utf8');
+    model = /^model name\s*:\s*(.*)$/m.exec(txt)?.[1]?.trim() ?? model;
+    flags = (/^flags\s*:\s*(.*)$/m.exec(txt)?.[1] ?? '').split(/\s+/);
+  } catch {}
+  const simd = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_tile'].filter((f) => flags.includes(f));
+  return { model, cores: os.availableParallelism(), simd, memGiB: Math.round(os.totalmem() / 2 ** 30) };
 }
