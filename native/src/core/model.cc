@@ -65,7 +65,8 @@ struct SeqModel<T>::Impl {
     double p = 0;                 // dropout
     std::unique_ptr<Rnn<T>> rnn;  // recurrent (one layer)
     std::unique_ptr<Tape<T>> tape;
-    int64_t grad_off = 0;         // recurrent: offset of its parameters in the flat order
+    // offsets of the node's parameters (weight; dense bias) in the flat order = in the gradient
+    int64_t grad_off = 0, grad_b_off = -1;
     int dirs = 1;                 // pool 'last': directions of the preceding recurrent layer
     PoolMode pool = PoolMode::kLast;
     DenseAct act = DenseAct::kNone;
@@ -140,6 +141,7 @@ SeqModel<T>::SeqModel(const ModelSpec& spec, const T* params, int64_t count) : i
         n.V = L.num_embeddings;
         n.pad = L.padding_idx;
         n.w_off = own_size;
+        n.grad_off = flat;
         add_own(L.name + ".weight", {L.num_embeddings, L.embedding_dim}, true);
         width = L.embedding_dim;
         n.out_w = width;
@@ -236,9 +238,11 @@ SeqModel<T>::SeqModel(const ModelSpec& spec, const T* params, int64_t count) : i
         if (a < 0 || a > 3) bad_layer(li, "dense activation must be none, relu, tanh or sigmoid");
         n.act = L.act;
         n.w_off = own_size;
+        n.grad_off = flat;
         add_own(L.name + ".weight", {L.out_features, L.in_features}, true);
         if (L.bias) {
           n.b_off = own_size;
+          n.grad_b_off = flat;
           add_own(L.name + ".bias", {L.out_features}, false);
         }
         width = L.out_features;
@@ -630,27 +634,16 @@ StepResult loss_and_grad(const T* z, const T* y, bool softmax_last, bool per_ste
       total += lse - (1 - eps) * zr[k] - eps / O * sumz;
       r.count++;
       if (arg == k) r.correct++;
+      if (g) {  // softmax - smoothed target, scaled by 1/count below
+        T* gr = g + row * O;
+        for (int64_t j = 0; j < O; ++j)
+          gr[j] = static_cast<T>(std::exp(static_cast<double>(zr[j]) - mx) / s - (eps / O + (j == k ? 1 - eps : 0)));
+      }
     }
     r.loss = r.count ? total / r.count : 0;
     if (g && r.count) {
-      const double inv = 1.0 / r.count;
-      for (int64_t row = 0; row < rows; ++row) {
-        int64_t ui;
-        if (!valid(row, ui)) continue;
-        int32_t k = ct[ui];
-        if (k == -1) continue;
-        const T* zr = z + row * O;
-        double mx = zr[0];
-        for (int64_t j = 1; j < O; ++j) mx = std::max(mx, static_cast<double>(zr[j]));
-        double s = 0;
-        for (int64_t j = 0; j < O; ++j) s += std::exp(static_cast<double>(zr[j]) - mx);
-        T* gr = g + row * O;
-        for (int64_t j = 0; j < O; ++j) {
-          double p = std::exp(static_cast<double>(zr[j]) - mx) / s;
-          double q = eps / O + (j == k ? 1 - eps : 0);
-          gr[j] = static_cast<T>((p - q) * inv);
-        }
-      }
+      const T inv = static_cast<T>(1.0 / r.count);
+      for (int64_t i = 0; i < rows * O; ++i) g[i] *= inv;
     }
     return r;
   }
@@ -662,25 +655,21 @@ StepResult loss_and_grad(const T* z, const T* y, bool softmax_last, bool per_ste
     if (!valid(row, ui)) continue;
     const T* yr = y + row * O;
     const T* tr = vt + ui * O;
+    T* gr = g ? g + row * O : nullptr;
     for (int64_t j = 0; j < O; ++j) {
       double d = static_cast<double>(yr[j]) - tr[j];
       if (!std::isfinite(static_cast<double>(tr[j])))
         throw Error(Code::kInvalidArgument, "targets[" + std::to_string(ui) + "]: not a finite number");
       total += d * d;
+      if (gr) gr[j] = static_cast<T>(d);  // scaled by 2/n below
     }
     r.count++;
   }
   const double n = static_cast<double>(r.count) * O;
   r.loss = r.count ? total / n : 0;
   if (g && r.count) {
-    for (int64_t row = 0; row < rows; ++row) {
-      int64_t ui;
-      if (!valid(row, ui)) continue;
-      const T* yr = y + row * O;
-      const T* tr = vt + ui * O;
-      T* gr = g + row * O;
-      for (int64_t j = 0; j < O; ++j) gr[j] = static_cast<T>(2.0 * (static_cast<double>(yr[j]) - tr[j]) / n);
-    }
+    const T scale = static_cast<T>(2.0 / n);
+    for (int64_t i = 0; i < rows * O; ++i) g[i] *= scale;
     if (softmax_last) {
       // through the softmax: dz = y * (dy - sum(dy * y))
       for (int64_t row = 0; row < rows; ++row) {
@@ -763,7 +752,7 @@ StepResult SeqModel<T>::train_step(const ModelBatch<T>& b, LossKind loss, const 
     switch (nd.type) {
       case LayerType::kEmbedding: {
         const int64_t E = nd.out_w;
-        T* dW = I.grad.data() + I.segs[0].flat;  // the embedding is the first parameter
+        T* dW = I.grad.data() + nd.grad_off;
         for (int64_t bi = 0; bi < B; ++bi)
           for (int64_t t = 0; t < lens[bi]; ++t) {
             int32_t id = b.ids[bi * Tn + t];
@@ -837,13 +826,9 @@ StepResult SeqModel<T>::train_step(const ModelBatch<T>& b, LossKind loss, const 
         if (nd.seq_out)
           for (int64_t r = 0; r < rows_in; ++r)
             if ((r / B) >= lens[r % B]) std::fill(g + r * O, g + (r + 1) * O, T(0));
-        int64_t woff = -1, boff = -1;
-        for (const auto& s : I.segs)
-          if (s.node < 0 && s.off == nd.w_off) woff = s.flat;
-          else if (s.node < 0 && s.off == nd.b_off) boff = s.flat;
-        K.gemm_tn(O, Fi, rows_in, g, O, in, Fi, I.grad.data() + woff, Fi, true);
+        K.gemm_tn(O, Fi, rows_in, g, O, in, Fi, I.grad.data() + nd.grad_off, Fi, true);
         if (nd.b_off >= 0) {
-          T* db = I.grad.data() + boff;
+          T* db = I.grad.data() + nd.grad_b_off;
           for (int64_t r = 0; r < rows_in; ++r)
             for (int64_t j = 0; j < O; ++j) db[j] += g[r * O + j];
         }
