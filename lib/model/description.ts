@@ -227,22 +227,6 @@ export function checkDescription(raw: unknown, file?: string): ModelDescription 
   return out;
 }
 
-/** Width of the model's output rows and whether outputs are per step. */
-export function outputShape(d: ModelDescription): { width: number; perStep: boolean } {
-  let width = d.input.type === 'features' ? d.input.size : 0;
-  let perStep = true;
-  for (const l of d.layers) {
-    if (l.type === 'embedding') width = l.embedding_dim;
-    else if (l.type === 'lstm' || l.type === 'gru' || l.type === 'rnn')
-      width = (l.bidirectional ? 2 : 1) * ((l.proj_size ?? 0) > 0 ? (l.proj_size as number) : l.hidden_size);
-    else if (l.type === 'pool') {
-      if (l.mode === 'meanmax') width *= 2;
-      perStep = false;
-    } else if (l.type === 'dense') width = l.out_features;
-  }
-  return { width, perStep };
-}
-
 /** The native spec of a checked description. */
 export function toNativeSpec(d: ModelDescription, dtype: NativeDType): NativeModelSpec {
   const layers: NativeModelLayer[] = d.layers.map((l): NativeModelLayer => {

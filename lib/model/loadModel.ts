@@ -16,7 +16,7 @@ import { GRU } from '../layers/GRU.js';
 import { RNN } from '../layers/RNN.js';
 import type { Recurrent } from '../layers/Recurrent.js';
 import { Model, RecurrentModel } from './Model.js';
-import { SequentialModel } from './Sequential.js';
+import { RESERVED_PREFIX, SequentialModel } from './Sequential.js';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { loadOnnx } from '../loaders/onnx.js';
@@ -91,7 +91,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   const tensorsOf = (): Map<string, Tensor> => {
     const m = new Map<string, Tensor>();
     for (const [k, e] of f.tensors) {
-      if (k.startsWith('__')) continue;
+      if (k.startsWith(RESERVED_PREFIX)) continue; // training state (checkpoints): not converted
       m.set(k, new Tensor(entryToFloat32(e), e.shape));
     }
     return m;
