@@ -3,17 +3,9 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 
-/** mulberry32: a tiny seeded PRNG, enough for benchmark inputs. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (rnnx's own seeded PRNG), enough for benchmark inputs. */
+import { mulberry32 as rng } from '../../dist/random.js';
+export { rng };
 
 /** Float32Array of n values uniform in [-scale, scale). */
 export function uniform(n, seed, scale = 1) {
