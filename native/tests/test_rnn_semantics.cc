@@ -1,5 +1,6 @@
 // test_rnn_semantics.cc — what a caller relies on beyond the math: padding, per-sequence lengths,
 // layouts, state aliasing for streaming, float vs double, tape and workspace reuse, errors.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "reference.h"
 #include "rnn_harness.h"
 #include "rnnx/rnn.h"
+#include "rnnx/thread_pool.h"
 #include "test.h"
 #include "util.h"
 
@@ -515,4 +517,90 @@ TEST(rnn_semantics, errors) {
   }
   CHECK(!t2.valid);
   CHECK_THROWS_CODE(rnn.backward(t2, g), Code::kInvalidArgument);
+}
+
+// The fused step (gate-interleaved weights, the cell update in registers, every step in one region
+// of the pool with a barrier per step) on shapes large enough to split over 2 and 3 threads, with
+// hidden sizes that are not a multiple of any vector width, batch 1 and odd batches, one step and
+// several, uneven lengths, both directions and two layers: forward and BPTT against float64, on
+// every ISA.
+TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
+  const std::string original = rnnx::cpu::selected_isa();
+  const int threads0 = rnnx::ThreadPool::global().threads();
+  uint64_t seed = 900;
+  struct Shape {
+    int64_t H, B, T;
+  };
+  const Shape shapes[] = {{130, 1, 1}, {130, 1, 9}, {300, 1, 3}, {100, 7, 6}, {67, 13, 4}};
+  for (int threads : {2, 3}) {
+    rnnx::ThreadPool::global().set_threads(threads);
+    for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})
+      for (const Shape& sh : shapes) {
+        RnnConfig cfg = make_config(cell, 19, sh.H, 2, sh.T > 4);
+        if (cell == CellType::kRnn && sh.B == 7) cfg.f = {Activation::kRelu, 0, 0};
+        Rng rng(seed++);
+        auto w = round_f32(rng.vec<double>(static_cast<size_t>(param_total(cfg)), -0.2, 0.2));
+        std::vector<int32_t> lens;
+        for (int64_t b = 0; b < sh.B; ++b) lens.push_back(static_cast<int32_t>(1 + (b * 5 + 3) % sh.T));
+        if (sh.B > 1) lens[0] = static_cast<int32_t>(sh.T);
+        FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true, sh.B > 1 ? lens : std::vector<int32_t>{});
+        in.x = round_f32(in.x);
+        in.h0 = round_f32(in.h0);
+        in.c0 = round_f32(in.c0);
+        const Sizes sz = sizes_of(cfg, sh.T, sh.B);
+        auto gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
+        auto ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
+        auto gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+        FwdOut d = run_forward(*make_rnn<double>(cfg, w), in);
+        auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
+        for (const auto& isa : usable_isas()) {
+          rnnx::cpu::set_isa(isa);
+          FwdOut f = run_forward(*make_rnn<float>(cfg, w), in);
+          const double ey = tensor_rel_err(f.y, d.y, d.y.size()), eh = tensor_rel_err(f.hn, d.hn, d.hn.size());
+          const double ec = tensor_rel_err(f.cn, d.cn, d.cn.size());
+          CHECK_MSG(ey <= 1e-5 && eh <= 1e-5 && ec <= 1e-5, "[" << isa << ", " << threads << " threads] " << describe(cfg)
+                                                                << " H " << sh.H << " B " << sh.B << " T " << sh.T
+                                                                << ": rel err y " << ey << " hn " << eh << " cn " << ec);
+          auto got = grads<float>(cfg, w, in, gy, ghn, gcn);
+          for (size_t k = 0; k < want.size(); ++k) {
+            const double e = tensor_rel_err(got[k], want[k], want[k].size(), 1e-3);
+            CHECK_MSG(e <= 1e-4, "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B "
+                                     << sh.B << " T " << sh.T << ": gradient " << k << " rel err " << e);
+          }
+        }
+        rnnx::cpu::set_isa(original);
+      }
+  }
+  rnnx::ThreadPool::global().set_threads(threads0);
+}
+
+// A team region right after the pool (re)starts its workers must get every member (a worker that
+// had not run yet once counted the first region as already seen, and its partner waited forever),
+// and members meet at every barrier.
+TEST(rnn_semantics, team_right_after_pool_restart) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  for (int round = 0; round < 200; ++round) {
+    const int n = 2 + round % 3;
+    pool.set_threads(round % 2 ? n : 1);
+    pool.set_threads(n);
+    rnnx::TeamBarrier barrier(n);
+    std::vector<int> counts(static_cast<size_t>(n), 0);
+    std::atomic<int> members{0}, bad{0};
+    pool.run_team(n, [&](int m, int team) {
+      members.fetch_add(1);
+      bool sense = false;
+      for (int s = 0; s < 20; ++s) {
+        counts[static_cast<size_t>(m)] = s;
+        if (team > 1) barrier.wait(sense);
+        // after the barrier every member has written step s
+        for (int o = 0; o < team; ++o)
+          if (counts[static_cast<size_t>(o)] < s) bad.fetch_add(1);
+        if (team > 1) barrier.wait(sense);
+      }
+    });
+    CHECK_MSG(members.load() == n, "round " << round << ": " << members.load() << " members of " << n);
+    CHECK_MSG(bad.load() == 0, "round " << round << ": a member passed a barrier early");
+  }
+  pool.set_threads(threads0);
 }

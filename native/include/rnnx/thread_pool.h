@@ -7,6 +7,7 @@
 // back-to-back regions of a recurrent loop (one per time step) do not pay a wake-up each.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -26,12 +27,33 @@ class ThreadPool {
   /// Exceptions thrown by fn are rethrown on the calling thread (the first one).
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+  /// Runs fn(member, team) on `team` threads at once, each with its own member index (the caller is
+  /// member 0), team = min(want, threads()); or on the caller alone (team 1) when another thread's
+  /// region holds the pool. Unlike parallel_for's chunks, the members run concurrently, so they may
+  /// wait for each other (TeamBarrier): a whole recurrent sequence runs as one region, each member
+  /// keeping its own slice of the weights in its own cache from step to step.
+  void run_team(int want, const std::function<void(int member, int team)>& fn);
+
   ~ThreadPool();
 
  private:
   ThreadPool();
   struct Impl;
   Impl* impl_;
+};
+
+/// A reusable barrier for the members of one run_team region (sense-reversing; spins, then yields
+/// so a descheduled member gets its core back).
+class TeamBarrier {
+ public:
+  explicit TeamBarrier(int n) : n_(n) {}
+  /// `sense` is the member's own flag, starting false.
+  void wait(bool& sense);
+
+ private:
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<bool> flag_{false};
+  int n_;
 };
 
 /// Threads to use by default: RNNX_THREADS if set (1..1024), else the hardware concurrency.

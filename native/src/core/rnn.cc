@@ -14,6 +14,8 @@
 #include "rnnx/rnn.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -41,13 +43,14 @@ struct PackedMat {
 template <typename T>
 struct Rnn<T>::Workspace {
   // forward (inference) buffers
-  Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh;
+  Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh, h2, bsum;
   // backward buffers
   Buffer<T> g[2], dpre, dhh, rhall, dh, dc, dstep, dhhstep, dhout, dhnew, dhprev, drh, hfull;
   // Weights packed for the kernel table in use (re-packed when the table or the weights change).
   struct Packed {
     PackedMat<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
     PackedMat<T> ih_t, hh_t, hn_t, hr_t;  // the same as [K, N] operands of C = A * W (backward)
+    PackedMat<T> hh_i, ih_i;  // gate-interleaved W_hh and (single steps) W_ih for the fused step
   };
   std::vector<Packed> packed;
   const void* packed_table = nullptr;
@@ -60,13 +63,13 @@ struct Rnn<T>::Workspace {
 
   int64_t bytes() const {
     int64_t n = 0;
-    for (const Buffer<T>* b : {&x0, &ybuf[0], &ybuf[1], &xw, &hh, &pre, &h, &c, &hout, &hproj, &rh, &g[0], &g[1],
+    for (const Buffer<T>* b : {&x0, &ybuf[0], &ybuf[1], &xw, &hh, &pre, &h, &c, &hout, &hproj, &rh, &h2, &bsum, &g[0], &g[1],
                                &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
                                &hfull})
       n += static_cast<int64_t>(b->capacity() * sizeof(T));
     for (const Packed& p : packed)
       n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes() + p.ih_t.bytes() + p.hh_t.bytes() + p.hn_t.bytes() +
-           p.hr_t.bytes();
+           p.hr_t.bytes() + p.hh_i.bytes() + p.ih_i.bytes();
     n += static_cast<int64_t>((gT.capacity() + actp.capacity()) * sizeof(T));
     return n;
   }
@@ -164,6 +167,56 @@ void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N,
     run_panels(K, prec, M, N, K2, A2, K2, P2.f.data(), P2, C2, N, false, b, e);
   });
 }
+
+// Whether the fused step kernel (cpu::StepArgs) covers this configuration: float32 tables that have
+// it, the standard activations, no clip, peepholes, coupled gates or projection, and for the GRU the
+// reset applied after the recurrent product. Everything else runs the general per-step path.
+template <typename T>
+bool fused_step_ok(const RnnConfig& c, const cpu::KernelTable<T>& K) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    // RNNX_FUSED_STEP=0 turns the fused step off (for A/B measurements and equivalence tests)
+    static const bool enabled = [] {
+      const char* e = std::getenv("RNNX_FUSED_STEP");
+      return !(e && e[0] == '0' && e[1] == '\0');
+    }();
+    if (!enabled || !K.rnn_step || c.proj_size > 0 || c.clip != 0 || c.peepholes || c.input_forget) return false;
+    switch (c.cell) {
+      case CellType::kLstm:
+        return c.f.kind == Activation::kSigmoid && c.g.kind == Activation::kTanh && c.h.kind == Activation::kTanh;
+      case CellType::kGru:
+        return c.linear_before_reset && c.f.kind == Activation::kSigmoid && c.g.kind == Activation::kTanh;
+      case CellType::kRnn:
+        return c.f.kind == Activation::kTanh || c.f.kind == Activation::kRelu;
+    }
+    return false;
+  }
+}
+
+// W [gates*H, Kd] gate-interleaved for the fused step (and in bf16 when that is the precision).
+template <typename T>
+void ipack_mat(const cpu::KernelTable<T>& K, Precision prec, PackedMat<T>& dst, int gates, int64_t H, int64_t Kd, const T* W) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t n = K.ipacked_size(gates, H, Kd);
+    dst.f.resize(static_cast<size_t>(n));
+    K.ipack(gates, H, Kd, W, Kd, dst.f.data());
+    Buffer<uint16_t>().swap(dst.b16);
+    if (prec == Precision::kBf16) {
+      dst.b16.resize(static_cast<size_t>(n));
+      K.ipack_bf16(gates, H, Kd, W, Kd, dst.b16.data());
+    }
+  }
+}
+
+#ifdef RNNX_STEP_PROFILE
+}  // namespace
+double g_prof[8][2];
+namespace {
+#endif
+// A step splits over the pool when it has at least this many multiply-adds (a barrier between two
+// cores costs a fraction of a microsecond; below this a single core is faster).
+constexpr double kStepParallelWork = 32768;
 
 // Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
 // large batches); rows are independent.
@@ -266,6 +319,8 @@ void Rnn<T>::ensure_packed(const void* table, bool backward) {
   const bool lbr = cfg_.linear_before_reset;
   ws.packed.resize(static_cast<size_t>(L * D));
   if (ws.packed_table != table || ws.packed_version != version_ || ws.packed_precision != precision_) {
+    const bool fused = fused_step_ok(cfg_, K);
+    auto ipack = [&](PackedMat<T>& dst, int gates, int64_t Kd, const T* W) { ipack_mat(K, precision_, dst, gates, H, Kd, W); };
     auto pack = [&](PackedMat<T>& dst, int64_t N, int64_t Kd, const T* W) {
       const int64_t n = K.packed_size(N, Kd);
       dst.f.resize(static_cast<size_t>(n));
@@ -289,11 +344,16 @@ void Rnn<T>::ensure_packed(const void* table, bool backward) {
         auto& pk = ws.packed[l * D + d];
         pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
         const T* Whh = param(l, d, ParamKind::kWeightHh);
+        // the single-step interleaved W_ih is packed on first use (forward)
+        pk.ih_i = PackedMat<T>();
+        if (fused) ipack(pk.hh_i, cfg_.gates(), H, Whh);
         if (cell == CellType::kGru && !lbr) {
-          pack(pk.hh, 2 * H, H, Whh);
           pack(pk.hn, H, H, Whh + 2 * H * H);
-        } else {
+          pack(pk.hh, 2 * H, H, Whh);
+        } else if (!fused || precision_ == Precision::kInt8) {
           pack(pk.hh, GH, R, Whh);
+        } else {
+          pk.hh = PackedMat<T>();
         }
         if (P > 0) pack(pk.hr, P, H, param(l, d, ParamKind::kWeightHr));
       }
@@ -344,6 +404,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     ensure_packed(&K, false);
     // reduced precision serves inference only; a recorded (training) pass uses float32 weights
     const Precision prec = tape ? Precision::kFloat32 : precision_;
+    const bool fused_step = fused_step_ok(cfg_, K);
 
     std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
@@ -421,14 +482,24 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           }
         }
 
-        // 1. input projection for all steps at once (a single step: together with its recurrent
-        //    product, in one parallel region)
-        const bool fused_first = TT == 1 && !(cell == CellType::kGru && !lbr);
-        if (fused_first)
+        // 1. input projection for all steps at once. A single step does it together with its
+        //    recurrent product: in the fused kernel (LSTM, RNN), or in one parallel region.
+        const bool fused = fused_step && prec != Precision::kInt8;
+        const bool fused_x = fused && TT == 1 && cell != CellType::kGru;
+        const bool fused_first = !fused && TT == 1 && !(cell == CellType::kGru && !lbr);
+        if (fused_x) {
+          if constexpr (std::is_same_v<T, float>) {
+            auto& pkm = ws.packed[idx];
+            if (pkm.ih_i.f.empty()) ipack_mat(K, precision_, pkm.ih_i, G, H, in, param(l, d, ParamKind::kWeightIh));
+          }
+          ensure_size(ws.bsum, GH);
+          for (int64_t k = 0; k < GH; ++k) ws.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
+        } else if (fused_first) {
           gemm_w2(K, prec, B, GH, xin, in, pk.ih, xw, h, R, pk.hh, hh);
-        else
+        } else {
           gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
-        if (bih || bhh) {
+        }
+        if (!fused_x && (bih || bhh)) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
             if (bih)
@@ -436,6 +507,77 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             if (bhh && cell != CellType::kGru)
               for (int64_t k = 0; k < GH; ++k) r[k] += bhh[k];
           }
+        }
+
+        if (fused) {
+          // 2. every step in one region of the pool: each member owns a range of hidden-unit blocks
+          //    (its slice of W_hh stays in its cache) and the members meet at a barrier per step.
+          //    The state ping-pongs between two buffers: a step reads all of h and writes its units.
+          if constexpr (std::is_same_v<T, float>) {
+            ensure_size(ws.h2, B * H);
+            T* hb[2] = {h, ws.h2.data()};
+            const auto& pkm = ws.packed[idx];
+            const bool b16 = prec == Precision::kBf16;
+            cpu::StepArgs sa;
+            sa.cell = cell;
+            sa.relu = cfg_.f.kind == Activation::kRelu;
+            sa.H = H;
+            sa.B = B;
+            sa.lengths = lens.data();
+            sa.reverse = d == 1;
+            sa.xw = fused_x ? nullptr : xw;
+            sa.bias = fused_x ? ws.bsum.data() : cell == CellType::kGru ? bhh : nullptr;
+            if (fused_x) {
+              sa.x = xin;
+              sa.Kx = in;
+              sa.Px = b16 ? static_cast<const void*>(pkm.ih_i.b16.data()) : pkm.ih_i.f.data();
+            }
+            sa.Ph = b16 ? static_cast<const void*>(pkm.hh_i.b16.data()) : pkm.hh_i.f.data();
+            sa.bf16 = b16;
+            sa.c = c;
+            sa.y = yl.data() + d * R;
+            sa.ldy = OUT;
+            if (td) {
+              sa.pre = td->pre.data();
+              sa.hprev = td->hprev.data();
+              if (cell == CellType::kLstm) {
+                sa.cprev = td->cprev.data();
+                sa.cst = td->c.data();
+              }
+            }
+            const int64_t blocks = K.iblocks(static_cast<int>(G), H);
+            ThreadPool& pool = ThreadPool::global();
+            const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
+            const int want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
+            TeamBarrier barrier(want);
+            pool.run_team(want, [&](int member, int team) {
+              const int64_t q0 = blocks * member / team, q1 = blocks * (member + 1) / team;
+              cpu::StepArgs st = sa;
+              bool sense = false;
+              for (int64_t s = 0; s < max_len; ++s) {
+                st.s = s;
+                st.h = hb[s & 1];
+                st.hnext = hb[(s + 1) & 1];
+#ifdef RNNX_STEP_PROFILE
+                auto t0 = std::chrono::steady_clock::now();
+#endif
+                K.rnn_step(st, q0, q1);
+#ifdef RNNX_STEP_PROFILE
+                auto t1 = std::chrono::steady_clock::now();
+#endif
+                if (team > 1) barrier.wait(sense);
+#ifdef RNNX_STEP_PROFILE
+                auto t2 = std::chrono::steady_clock::now();
+                g_prof[member][0] += std::chrono::duration<double>(t1 - t0).count();
+                g_prof[member][1] += std::chrono::duration<double>(t2 - t1).count();
+#endif
+              }
+            });
+            if (max_len & 1) std::memcpy(h, ws.h2.data(), sizeof(T) * B * H);
+          }
+          if (a.hn) std::memcpy(a.hn + idx * B * R, h, sizeof(T) * B * R);
+          if (a.cn && cell == CellType::kLstm) std::memcpy(a.cn + idx * B * H, c, sizeof(T) * B * H);
+          continue;
         }
 
         auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };

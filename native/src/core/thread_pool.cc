@@ -75,8 +75,10 @@ struct ThreadPool::Impl {
     }
   }
 
-  void worker_main() {
-    uint64_t seen = generation.load(std::memory_order_acquire);
+  // `seen`: the generation when the pool started this worker. Read by start(), not by the new thread:
+  // a region dispatched before the thread first ran would otherwise count as already seen, and a
+  // run_team member would wait for a worker that never comes.
+  void worker_main(uint64_t seen) {
     for (;;) {
       // spin a little for the next region, then sleep
       auto t0 = std::chrono::steady_clock::now();
@@ -99,11 +101,37 @@ struct ThreadPool::Impl {
     }
   }
 
+  // Hands `nchunks` chunks of `per` indices of [0, n) to the workers (the caller takes part) and
+  // waits for all of them; the caller holds the region lock.
+  void dispatch(int64_t total, int64_t per, int nchunks, const std::function<void(int64_t, int64_t)>& f) {
+    fn.store(&f, std::memory_order_relaxed);
+    n.store(total, std::memory_order_relaxed);
+    chunk.store(per, std::memory_order_relaxed);
+    chunks.store(nchunks, std::memory_order_relaxed);
+    error = nullptr;
+    pending.store(nchunks, std::memory_order_relaxed);
+    next.store(0, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lk(m);
+      generation.fetch_add(1, std::memory_order_acq_rel);
+    }
+    cv.notify_all();
+    run_chunks();
+    for (int i = 0; pending.load(std::memory_order_acquire) > 0; ++i) {
+      if (i < 20000)
+        cpu_relax();
+      else
+        std::this_thread::yield();  // a worker was descheduled: do not burn the core it needs
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
   void start(int n_threads) {
     stop_all();
     nthreads = n_threads;
     stop = false;
-    for (int i = 1; i < nthreads; ++i) workers.emplace_back([this] { worker_main(); });
+    const uint64_t g0 = generation.load(std::memory_order_acquire);
+    for (int i = 1; i < nthreads; ++i) workers.emplace_back([this, g0] { worker_main(g0); });
   }
 
   void stop_all() {
@@ -151,27 +179,36 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
   const int64_t parts = std::min<int64_t>(units, p.nthreads);
   const int64_t per = ((units + parts - 1) / parts) * grain;
-  const int nchunks = static_cast<int>((n + per - 1) / per);
-  p.fn.store(&fn, std::memory_order_relaxed);
-  p.n.store(n, std::memory_order_relaxed);
-  p.chunk.store(per, std::memory_order_relaxed);
-  p.chunks.store(nchunks, std::memory_order_relaxed);
-  p.error = nullptr;
-  p.pending.store(nchunks, std::memory_order_relaxed);
-  p.next.store(0, std::memory_order_release);
-  {
-    std::lock_guard<std::mutex> lk(p.m);
-    p.generation.fetch_add(1, std::memory_order_acq_rel);
+  p.dispatch(n, per, static_cast<int>((n + per - 1) / per), fn);
+}
+
+void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
+  Impl& p = *impl_;
+  std::unique_lock<std::mutex> region(p.region, std::try_to_lock);
+  const int team = std::min(want, p.nthreads);
+  if (!region.owns_lock() || team <= 1) {
+    fn(0, 1);
+    return;
   }
-  p.cv.notify_all();
-  p.run_chunks();
-  for (int i = 0; p.pending.load(std::memory_order_acquire) > 0; ++i) {
+  // One chunk per member. Every chunk gets its own thread: a member blocked in a barrier cannot take
+  // a second chunk, and the pool has at least `team` threads, all free (the region lock is ours).
+  const std::function<void(int64_t, int64_t)> body = [&](int64_t b, int64_t) { fn(static_cast<int>(b), team); };
+  p.dispatch(team, 1, team, body);
+}
+
+void TeamBarrier::wait(bool& sense) {
+  sense = !sense;
+  if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    count_.store(0, std::memory_order_relaxed);
+    flag_.store(sense, std::memory_order_release);
+    return;
+  }
+  for (int i = 0; flag_.load(std::memory_order_acquire) != sense; ++i) {
     if (i < 20000)
       cpu_relax();
     else
-      std::this_thread::yield();  // a worker was descheduled: do not burn the core it needs
+      std::this_thread::yield();
   }
-  if (p.error) std::rethrow_exception(p.error);
 }
 
 }  // namespace rnnx

@@ -28,6 +28,40 @@ struct CellParams {
   bool input_forget = false;
 };
 
+/// One time step of a recurrent layer with the standard activations (LSTM sigmoid/tanh/tanh, GRU with
+/// linear_before_reset, RNN tanh or relu; no clip, peepholes or projection), fused: the recurrent
+/// product of a block of hidden units, for every gate at once, stays in registers and the cell
+/// update is applied there, so no gate buffer makes a round trip through memory. Float32 only.
+///
+/// Weights are "gate-interleaved" (ipack): hidden units in blocks of `block_units` (a vector, or two
+/// for the RNN), and per block, per k, the vectors of every gate of those units. Rows are batch rows;
+/// a row's time index is t = s (forward) or lengths[b] - 1 - s (reverse), row index t * B + b.
+struct StepArgs {
+  CellType cell = CellType::kLstm;
+  bool relu = false;  // RNN: relu instead of tanh
+  int64_t H = 0, B = 0;
+  int64_t s = 0;                      // the step
+  const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state
+  bool reverse = false;
+  const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null
+  const float* bias = nullptr;        // [G*H] or null: LSTM/RNN added to the pre-activation; GRU b_hh
+  // Optional second product for this step (a single step: x * W_ih without a separate pass):
+  const float* x = nullptr;           // [B, Kx] rows b (not t*B+b)
+  int64_t Kx = 0;
+  const void* Px = nullptr;           // W_ih gate-interleaved
+  const float* h = nullptr;           // [B, H] state entering the step
+  const void* Ph = nullptr;           // W_hh gate-interleaved
+  bool bf16 = false;                  // Px / Ph hold bf16 values
+  float* hnext = nullptr;             // [B, H] state after the step (rows of finished sequences: copied)
+  float* c = nullptr;                 // [B, H] LSTM cell state, updated in place
+  float* y = nullptr;                 // output rows (t*B+b) * ldy, or null
+  int64_t ldy = 0;
+  float* pre = nullptr;               // tape: rows (t*B+b) * (S = 4H LSTM/GRU, H RNN), or null
+  float* hprev = nullptr;             // tape: [T*B, H] state entering the step
+  float* cprev = nullptr;             // tape: [T*B, H] LSTM
+  float* cst = nullptr;               // tape: [T*B, H] LSTM cell state after the step
+};
+
 template <typename T>
 struct KernelTable {
   const char* isa = "scalar";
@@ -96,6 +130,15 @@ struct KernelTable {
   // Measures this ISA's multiply-add throughput on the calling thread for about `seconds`:
   // returns GFLOP/s (2 FLOPs per multiply-add), the peak the benchmarks compare against.
   double (*fma_peak)(double seconds) = nullptr;
+
+  // Fused recurrent step (see StepArgs); null in tables without it (scalar, float64).
+  int64_t (*iblocks)(int gates, int64_t H) = nullptr;         // interleaved blocks of H hidden units
+  int64_t (*ipacked_size)(int gates, int64_t H, int64_t K) = nullptr;  // elements (floats or bf16)
+  // W [gates*H, K] row-major (ld ldw), gate blocks of H rows -> gate-interleaved panels.
+  void (*ipack)(int gates, int64_t H, int64_t K, const T* W, int64_t ldw, T* P) = nullptr;
+  void (*ipack_bf16)(int gates, int64_t H, int64_t K, const T* W, int64_t ldw, uint16_t* P) = nullptr;
+  // Blocks [q0, q1) of every row; disjoint block ranges may run on different threads.
+  void (*rnn_step)(const StepArgs& a, int64_t q0, int64_t q1) = nullptr;
 
   // RNN. h = f(clip(pre)); dpre = dh * f'(pre).
   void (*rnn_fwd)(const CellParams<T>& p, int64_t H, const T* pre, T* h);

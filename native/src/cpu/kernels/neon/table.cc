@@ -14,6 +14,7 @@ namespace rnnx::cpu::neon {
 #include "../simd/vec.h"
 #include "../simd/gemm_impl.h"
 #include "../simd/cells_impl.h"
+#include "../simd/step_impl.h"
 #include "../simd/table_body.h"
 #undef RNNX_ISA_NAME
 }  // namespace rnnx::cpu::neon

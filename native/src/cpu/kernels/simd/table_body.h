@@ -49,4 +49,9 @@ void fill_table(KernelTable<float>& t) {
   t.gru_rh = &gru_rh_v;
   t.rnn_fwd = &rnn_fwd_v;
   t.rnn_bwd = &rnn_bwd_v;
+  t.iblocks = &iblocks_impl;
+  t.ipacked_size = &ipacked_size_impl;
+  t.ipack = &ipack_impl;
+  t.ipack_bf16 = &ipack_bf16_impl;
+  t.rnn_step = &rnn_step_impl;
 }

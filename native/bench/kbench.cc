@@ -1,0 +1,108 @@
+// kbench.cc — a native timing loop over the CONFIGS.md shapes, for kernel work: no Node, no peers.
+// Build and run: node scripts/kbench.mjs [threads...]. The real benchmark (peers, ratios) is bench/.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../src/cpu/dispatch.h"
+#include "rnnx/rnn.h"
+#include "rnnx/thread_pool.h"
+
+using namespace rnnx;
+#ifdef RNNX_STEP_PROFILE
+namespace rnnx { extern double g_prof[8][2]; }
+#endif
+
+struct Cfg {
+  const char* name;
+  CellType cell;
+  int64_t I, H, B, T;
+  bool train;
+};
+
+static double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int main(int argc, char** argv) {
+  std::vector<int> threads;
+  std::vector<std::string> only;
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] >= '0' && argv[i][0] <= '9')
+      threads.push_back(std::atoi(argv[i]));
+    else
+      only.push_back(argv[i]);
+  }
+  if (threads.empty()) threads = {1, 2};
+  const Cfg cfgs[] = {
+      {"C1-LSTM", CellType::kLstm, 256, 256, 1, 1, false},  {"C2-LSTM", CellType::kLstm, 128, 256, 1, 32, false},
+      {"C2-GRU", CellType::kGru, 128, 256, 1, 32, false},   {"C2-RNN", CellType::kRnn, 128, 256, 1, 32, false},
+      {"C5-GRU", CellType::kGru, 128, 128, 1, 1000, false}, {"C3-LSTM", CellType::kLstm, 512, 512, 64, 100, false},
+      {"C3-GRU", CellType::kGru, 512, 512, 64, 100, false}, {"C3-RNN", CellType::kRnn, 512, 512, 64, 100, false},
+      {"C4-LSTM", CellType::kLstm, 256, 256, 32, 50, true},
+  };
+  std::printf("isa %s\n", cpu::selected_isa().c_str());
+  for (int th : threads) {
+    ThreadPool::global().set_threads(th);
+    std::printf("threads %d: fma peak %.0f GFLOP/s\n", th, cpu::fma_peak_gflops(th, 0.2));
+    for (const Cfg& c : cfgs) {
+      if (!only.empty() && std::none_of(only.begin(), only.end(), [&](const std::string& o) { return std::string(c.name).find(o) != std::string::npos; }))
+        continue;
+      RnnConfig rc;
+      rc.cell = c.cell;
+      rc.input_size = c.I;
+      rc.hidden_size = c.H;
+      if (c.cell == CellType::kRnn) rc.f = ActSpec{Activation::kTanh, 0, 0};  // PyTorch's RNN
+      std::vector<ParamSpec> ps = param_specs(rc);
+      const int64_t n = ps.back().offset + ps.back().size;
+      std::mt19937 rng(1);
+      std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+      std::vector<float> w(n), x(c.T * c.B * c.I), y(c.T * c.B * c.H), hn(c.B * c.H), cn(c.B * c.H);
+      for (auto& v : w) v = u(rng);
+      for (auto& v : x) v = u(rng);
+      Rnn<float> rnn(rc, w.data(), n);
+      ForwardArgs<float> a;
+      a.seq_len = c.T;
+      a.batch = c.B;
+      a.x = x.data();
+      a.y = y.data();
+      a.hn = hn.data();
+      a.cn = c.cell == CellType::kLstm ? cn.data() : nullptr;
+      Tape<float> tape;
+      std::vector<float> dx(x.size()), dw(n), gy(y.size(), 1.f);
+      BackwardArgs<float> ba;
+      ba.gy = gy.data();
+      ba.dx = dx.data();
+      ba.dw = dw.data();
+      const double flops = 2.0 * c.B * c.T * gate_count(c.cell) * c.H * (c.I + c.H) * (c.train ? 3 : 1);
+      std::vector<double> ts;
+      const auto t_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(c.T * c.B >= 1000 ? 1500 : 400);
+      for (int it = 0; it < 3 || (std::chrono::steady_clock::now() < t_end && it < 20000); ++it) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (c.train) {
+          rnn.forward(a, &tape);
+          rnn.backward(tape, ba);
+        } else {
+          rnn.forward(a, nullptr);
+        }
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (it > 0) ts.push_back(dt);
+      }
+      const double m = median(ts);
+#ifdef RNNX_STEP_PROFILE
+      for (int i = 0; i < th; ++i) {
+        std::printf("    member %d: step %.1f us, barrier %.1f us per call\n", i, g_prof[i][0] * 1e6 / (ts.size() + 1), g_prof[i][1] * 1e6 / (ts.size() + 1));
+        g_prof[i][0] = g_prof[i][1] = 0;
+      }
+#endif
+      std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs)\n", c.name, m * 1e6, flops / m / 1e9, ts.size());
+    }
+  }
+  return 0;
+}

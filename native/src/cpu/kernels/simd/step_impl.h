@@ -1,0 +1,239 @@
+// simd/step_impl.h — the fused recurrent step of kernels.h (StepArgs) and the gate-interleaved
+// weight layout it reads. Included inside `namespace rnnx::cpu::<isa>` by kernels/<isa>/table.cc
+// after gemm_impl.h and cells_impl.h (see vec.h).
+//
+// Layout: hidden units in blocks of kUV vectors' worth (one vector for LSTM and GRU; two for the
+// RNN, whose single gate would otherwise leave too few accumulators); block q holds, for each k, NV
+// = gates * kUV vectors: gate g's weights for the block's units (zero past H). A block's weights are
+// contiguous, and a thread's range of blocks is one contiguous stream.
+//
+// Kernel: for a block and MR batch rows the NV x MR accumulators stay in registers across all of K
+// (per k: NV vector loads, MR broadcasts, NV * MR FMAs), then the cell update runs on them in
+// place: the gate pre-activations never touch memory unless a tape asks for them. One row (batch
+// 1) is bandwidth-bound on the weights: K is split over interleaved partial sums instead.
+#pragma once
+
+#include <cstdint>
+
+#include "../kernels.h"
+
+#if defined(__AVX512F__) || defined(__ARM_NEON) || defined(__aarch64__)
+constexpr int kVRegs = 32;
+#else
+constexpr int kVRegs = 16;
+#endif
+
+inline int units_per_block_vectors(int gates) { return gates == 1 ? 2 : 1; }
+
+inline int64_t iblocks_impl(int gates, int64_t H) {
+  const int64_t bu = static_cast<int64_t>(V::kWidth) * units_per_block_vectors(gates);
+  return (H + bu - 1) / bu;
+}
+
+inline int64_t ipacked_size_impl(int gates, int64_t H, int64_t K) {
+  return iblocks_impl(gates, H) * K * gates * units_per_block_vectors(gates) * V::kWidth;
+}
+
+template <typename D, typename Cvt>
+inline void ipack_any(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, D* P, Cvt cvt) {
+  const int uv = units_per_block_vectors(gates), nv = gates * uv;
+  const int64_t bu = static_cast<int64_t>(V::kWidth) * uv, blocks = iblocks_impl(gates, H);
+  for (int64_t q = 0; q < blocks; ++q)
+    for (int v = 0; v < nv; ++v) {
+      const int g = v / uv, part = v % uv;
+      for (int l = 0; l < V::kWidth; ++l) {
+        const int64_t unit = q * bu + part * V::kWidth + l;
+        const float* src = unit < H ? W + (g * H + unit) * ldw : nullptr;
+        D* dst = P + (q * K * nv + v) * V::kWidth + l;
+        for (int64_t k = 0; k < K; ++k) dst[k * nv * V::kWidth] = cvt(src ? src[k] : 0.f);
+      }
+    }
+}
+
+inline void ipack_impl(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, float* P) {
+  ipack_any(gates, H, K, W, ldw, P, [](float x) { return x; });
+}
+
+inline void ipack_bf16_impl(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, uint16_t* P) {
+  ipack_any(gates, H, K, W, ldw, P, [](float x) { return bf16_round(x); });
+}
+
+// acc[r][v] += sum_k A[r, k] * Pq[k][v]
+template <int MR, int NV, typename WT>
+inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&acc)[MR][NV]) {
+  for (int64_t k = 0; k < K; ++k) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = loadw(Pq + (k * NV + v) * V::kWidth);
+    for (int r = 0; r < MR; ++r) {
+      const V a = V::set1(A[r * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, b[v], acc[r][v]);
+    }
+  }
+}
+
+// One row: KS interleaved partial sums over k, so that NV * KS FMA chains are in flight.
+template <int NV, typename WT>
+inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) {
+  constexpr int KS = NV >= 3 ? 2 : 4;
+  V s[KS][NV];
+  for (int j = 0; j < KS; ++j)
+    for (int v = 0; v < NV; ++v) s[j][v] = V::zero();
+  int64_t k = 0;
+  for (; k + KS <= K; k += KS)
+    for (int j = 0; j < KS; ++j) {
+      const V a = V::set1(A[k + j]);
+      for (int v = 0; v < NV; ++v) s[j][v] = V::fmadd(a, loadw(Pq + ((k + j) * NV + v) * V::kWidth), s[j][v]);
+    }
+  for (; k < K; ++k) {
+    const V a = V::set1(A[k]);
+    for (int v = 0; v < NV; ++v) s[0][v] = V::fmadd(a, loadw(Pq + (k * NV + v) * V::kWidth), s[0][v]);
+  }
+  for (int v = 0; v < NV; ++v) {
+    V t = s[0][v];
+    for (int j = 1; j < KS; ++j) t = V::add(t, s[j][v]);
+    acc[0][v] = V::add(acc[0][v], t);
+  }
+}
+
+inline V ld0(const float* p, int n) { return p ? ld(p, n) : V::zero(); }
+
+// The cell update of block q for batch row b, from its accumulated recurrent (and input) products.
+template <int NV>
+inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV]) {
+  const int64_t H = a.H;
+  const bool active = !a.lengths || a.s < a.lengths[b];
+  const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
+  const int64_t row = t * a.B + b;
+  const float* hp_row = a.h + b * H;
+  float* hn_row = a.hnext + b * H;
+  if (a.cell == CellType::kRnn) {
+    for (int part = 0; part < 2; ++part) {
+      const int64_t u0 = (q * 2 + part) * V::kWidth;
+      if (u0 >= H) break;
+      const int n = static_cast<int>(std::min<int64_t>(V::kWidth, H - u0));
+      if (!active) {
+        st(hn_row + u0, ld(hp_row + u0, n), n);
+        continue;
+      }
+      V p = acc[part];
+      if (a.xw) p = V::add(p, ld(a.xw + row * H + u0, n));
+      if (a.bias) p = V::add(p, ld(a.bias + u0, n));
+      if (a.pre) st(a.pre + row * H + u0, p, n);
+      if (a.hprev) st(a.hprev + row * H + u0, ld(hp_row + u0, n), n);
+      const V hv = a.relu ? V::max(p, V::zero()) : vtanh(p);
+      st(hn_row + u0, hv, n);
+      if (a.y) st(a.y + row * a.ldy + u0, hv, n);
+    }
+    return;
+  }
+  const int64_t u0 = q * V::kWidth;
+  const int n = static_cast<int>(std::min<int64_t>(V::kWidth, H - u0));
+  if (!active) {
+    st(hn_row + u0, ld(hp_row + u0, n), n);
+    return;
+  }
+  const V hp = ld(hp_row + u0, n);
+  if (a.hprev) st(a.hprev + row * H + u0, hp, n);
+  const float* xr = a.xw ? a.xw + row * (NV * H) : nullptr;
+  if constexpr (NV == 4) {  // LSTM i, f, g, o
+    V p[4];
+    for (int g = 0; g < 4; ++g) {
+      p[g] = acc[g];
+      if (xr) p[g] = V::add(p[g], ld(xr + g * H + u0, n));
+      if (a.bias) p[g] = V::add(p[g], ld(a.bias + g * H + u0, n));
+      if (a.pre) st(a.pre + row * 4 * H + g * H + u0, p[g], n);
+    }
+    float* c_row = a.c + b * H;
+    const V cp = ld(c_row + u0, n);
+    if (a.cprev) st(a.cprev + row * H + u0, cp, n);
+    const V i = vsigmoid(p[0]), f = vsigmoid(p[1]), g = vtanh(p[2]), o = vsigmoid(p[3]);
+    const V cn = V::fmadd(f, cp, V::mul(i, g));
+    st(c_row + u0, cn, n);
+    if (a.cst) st(a.cst + row * H + u0, cn, n);
+    const V hv = V::mul(o, vtanh(cn));
+    st(hn_row + u0, hv, n);
+    if (a.y) st(a.y + row * a.ldy + u0, hv, n);
+  } else {  // GRU r, z, n with the reset applied after the recurrent product (linear_before_reset)
+    const V hr = a.bias ? V::add(acc[0], ld(a.bias + u0, n)) : acc[0];
+    const V hz = a.bias ? V::add(acc[1], ld(a.bias + H + u0, n)) : acc[1];
+    const V hn = a.bias ? V::add(acc[2], ld(a.bias + 2 * H + u0, n)) : acc[2];
+    const V pr = V::add(ld0(xr ? xr + u0 : nullptr, n), hr);
+    const V pz = V::add(ld0(xr ? xr + H + u0 : nullptr, n), hz);
+    const V r = vsigmoid(pr), z = vsigmoid(pz);
+    const V pn = V::fmadd(r, hn, ld0(xr ? xr + 2 * H + u0 : nullptr, n));
+    const V nn = vtanh(pn);
+    const V hv = V::fmadd(z, V::sub(hp, nn), nn);
+    if (a.pre) {
+      float* pr_row = a.pre + row * 4 * H + u0;
+      st(pr_row, pr, n);
+      st(pr_row + H, pz, n);
+      st(pr_row + 2 * H, pn, n);
+      st(pr_row + 3 * H, hn, n);
+    }
+    st(hn_row + u0, hv, n);
+    if (a.y) st(a.y + row * a.ldy + u0, hv, n);
+  }
+}
+
+template <int M, int NV, typename WT>
+inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+  V acc[M][NV];
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  if constexpr (M == 1) {
+    if (pq_x) step_acc1<NV>(a.Kx, a.x + b0 * a.Kx, pq_x, acc);
+    step_acc1<NV>(a.H, a.h + b0 * a.H, pq_h, acc);
+  } else {
+    if (pq_x) step_acc<M, NV>(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x, acc);
+    step_acc<M, NV>(a.H, a.h + b0 * a.H, a.H, pq_h, acc);
+  }
+  for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r]);
+}
+
+// rows b0 .. b0+m, m <= M, as one block of m rows
+template <int M, int NV, typename WT>
+inline void step_rows_upto(int m, const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+  if constexpr (M >= 1) {
+    if (m == M) return step_rows<M, NV>(a, q, b0, pq_h, pq_x);
+    step_rows_upto<M - 1, NV>(m, a, q, b0, pq_h, pq_x);
+  }
+}
+
+template <int NV, int MR, typename WT>
+inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
+  const WT* Ph = static_cast<const WT*>(a.Ph);
+  const WT* Px = static_cast<const WT*>(a.Px);
+  const int64_t per_k = static_cast<int64_t>(NV) * V::kWidth;
+  // Blocks run in alternating directions from step to step: the blocks a step ends with are still
+  // in L1 when the next step starts with them (at batch 1 the weights' trip from L2 is the cost).
+  const bool down = (a.s & 1) != 0;
+  for (int64_t i = q0; i < q1; ++i) {
+    const int64_t q = down ? q1 - 1 - (i - q0) : i;
+    const WT* pq_h = Ph + q * a.H * per_k;
+    const WT* pq_x = Px ? Px + q * a.Kx * per_k : nullptr;
+    int64_t b = 0;
+    for (; b + MR <= a.B; b += MR) step_rows<MR, NV>(a, q, b, pq_h, pq_x);
+    if (b < a.B) step_rows_upto<MR - 1, NV>(static_cast<int>(a.B - b), a, q, b, pq_h, pq_x);
+  }
+}
+
+// Rows per register block: NV * MR accumulators + NV weight vectors + a broadcast must fit.
+constexpr int step_mr(int nv) {
+  return (kVRegs - nv - 2) / nv > 12 ? 12 : (kVRegs - nv - 2) / nv > 8 && nv == 3 ? 8 : (kVRegs - nv - 2) / nv;
+}
+
+template <typename WT>
+inline void step_any(const StepArgs& a, int64_t q0, int64_t q1) {
+  switch (a.cell) {
+    case CellType::kLstm: return step_cell<4, step_mr(4), WT>(a, q0, q1);
+    case CellType::kGru: return step_cell<3, step_mr(3), WT>(a, q0, q1);
+    case CellType::kRnn: return step_cell<2, step_mr(2), WT>(a, q0, q1);
+  }
+}
+
+inline void rnn_step_impl(const StepArgs& a, int64_t q0, int64_t q1) {
+  if (a.bf16)
+    step_any<uint16_t>(a, q0, q1);
+  else
+    step_any<float>(a, q0, q1);
+}
