@@ -589,14 +589,14 @@ TEST(rnn_semantics, team_right_after_pool_restart) {
     std::atomic<int> members{0}, bad{0};
     pool.run_team(n, [&](int m, int team) {
       members.fetch_add(1);
-      bool sense = false;
+      uint64_t reached = 0;
       for (int s = 0; s < 20; ++s) {
         counts[static_cast<size_t>(m)] = s;
-        if (team > 1) barrier.wait(sense);
+        if (team > 1) barrier.wait(m, reached);
         // after the barrier every member has written step s
         for (int o = 0; o < team; ++o)
           if (counts[static_cast<size_t>(o)] < s) bad.fetch_add(1);
-        if (team > 1) barrier.wait(sense);
+        if (team > 1) barrier.wait(m, reached);
       }
     });
     CHECK_MSG(members.load() == n, "round " << round << ": " << members.load() << " members of " << n);

@@ -168,6 +168,15 @@ void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N,
   });
 }
 
+// Writes one zero per page of a fresh output buffer (the caller's y is often memory the OS has not
+// mapped yet): the first-touch faults then happen here, once, instead of inside the step loop where
+// one member's fault stalls every member at the next barrier. The values are overwritten anyway.
+template <typename T>
+void touch_pages(T* p, int64_t n) {
+  constexpr int64_t kStep = 4096 / sizeof(T);
+  for (int64_t i = 0; i < n; i += kStep) reinterpret_cast<volatile T*>(p)[i] = T(0);
+}
+
 // Whether the fused step kernel (cpu::StepArgs) covers this configuration: float32 tables that have
 // it, the standard activations, no clip, peepholes, coupled gates or projection, and for the GRU the
 // reset applied after the recurrent product. Everything else runs the general per-step path.
@@ -447,8 +456,19 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
 
     for (int64_t l = 0; l < L; ++l) {
       const int64_t in = cfg_.layer_input_size(l);
-      Buffer<T>& yl = tape ? tape->layer_out[l] : ws.ybuf[l % 2];
-      zero(yl, TT * B * OUT);
+      // The top layer of a time-major inference call writes straight into the caller's y. Every row
+      // t < lengths[b] is written below; only padded rows need zeroing.
+      const bool direct = l == L - 1 && !tape && !cfg_.batch_first;
+      T* ylp = direct ? a.y : nullptr;
+      if (!direct) {
+        Buffer<T>& yb = tape ? tape->layer_out[l] : ws.ybuf[l % 2];
+        ensure_size(yb, TT * B * OUT);
+        ylp = yb.data();
+      }
+      if (max_len < TT || std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; }))
+        std::fill_n(ylp, TT * B * OUT, T(0));
+      else if (direct)
+        touch_pages(ylp, TT * B * OUT);
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
         const typename Workspace::Packed& pk = ws.packed[idx];
@@ -499,7 +519,14 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         } else {
           gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
         }
-        if (!fused_x && (bih || bhh)) {
+        if (fused && !fused_x) {
+          // biases are added in the step kernel (no pass over xw): LSTM/RNN both as one vector,
+          // GRU b_ih to the input terms and b_hh to the recurrent ones
+          if (cell != CellType::kGru) {
+            ensure_size(ws.bsum, GH);
+            for (int64_t k = 0; k < GH; ++k) ws.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
+          }
+        } else if (!fused_x && (bih || bhh)) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
             if (bih)
@@ -526,7 +553,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.lengths = lens.data();
             sa.reverse = d == 1;
             sa.xw = fused_x ? nullptr : xw;
-            sa.bias = fused_x ? ws.bsum.data() : cell == CellType::kGru ? bhh : nullptr;
+            sa.bias = cell == CellType::kGru ? bhh : ws.bsum.data();
+            sa.bias_x = cell == CellType::kGru ? bih : nullptr;
             if (fused_x) {
               sa.x = xin;
               sa.Kx = in;
@@ -535,7 +563,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.Ph = b16 ? static_cast<const void*>(pkm.hh_i.b16.data()) : pkm.hh_i.f.data();
             sa.bf16 = b16;
             sa.c = c;
-            sa.y = yl.data() + d * R;
+            sa.y = ylp + d * R;
             sa.ldy = OUT;
             if (td) {
               sa.pre = td->pre.data();
@@ -553,7 +581,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             pool.run_team(want, [&](int member, int team) {
               const int64_t q0 = blocks * member / team, q1 = blocks * (member + 1) / team;
               cpu::StepArgs st = sa;
-              bool sense = false;
+              uint64_t reached = 0;
               for (int64_t s = 0; s < max_len; ++s) {
                 st.s = s;
                 st.h = hb[s & 1];
@@ -565,7 +593,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
 #ifdef RNNX_STEP_PROFILE
                 auto t1 = std::chrono::steady_clock::now();
 #endif
-                if (team > 1) barrier.wait(sense);
+                if (team > 1) barrier.wait(member, reached);
 #ifdef RNNX_STEP_PROFILE
                 auto t2 = std::chrono::steady_clock::now();
                 g_prof[member][0] += std::chrono::duration<double>(t1 - t0).count();
@@ -666,18 +694,18 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           for (int64_t b = 0; b < B; ++b) {
             if (s >= lens[b]) continue;
             const int64_t row = t_of(s, b) * B + b;
-            std::memcpy(yl.data() + row * OUT + d * R, h + b * R, sizeof(T) * R);
+            std::memcpy(ylp + row * OUT + d * R, h + b * R, sizeof(T) * R);
           }
         }
         if (a.hn) std::memcpy(a.hn + idx * B * R, h, sizeof(T) * B * R);
         if (a.cn && cell == CellType::kLstm) std::memcpy(a.cn + idx * B * H, c, sizeof(T) * B * H);
       }
-      xin = yl.data();
+      xin = ylp;
     }
     // top layer output, in the caller's layout
     if (cfg_.batch_first)
       transpose01(xin, a.y, TT, B, OUT);
-    else
+    else if (xin != a.y)
       std::memcpy(a.y, xin, sizeof(T) * TT * B * OUT);
     if (tape) {
       tape->weights_version = version_;

@@ -196,18 +196,20 @@ void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
   p.dispatch(team, 1, team, body);
 }
 
-void TeamBarrier::wait(bool& sense) {
-  sense = !sense;
-  if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-    count_.store(0, std::memory_order_relaxed);
-    flag_.store(sense, std::memory_order_release);
-    return;
-  }
-  for (int i = 0; flag_.load(std::memory_order_acquire) != sense; ++i) {
-    if (i < 20000)
-      cpu_relax();
-    else
-      std::this_thread::yield();
+TeamBarrier::TeamBarrier(int n) : slots_(new Slot[static_cast<size_t>(n < 1 ? 1 : n)]), n_(n < 1 ? 1 : n) {}
+
+void TeamBarrier::wait(int member, uint64_t& reached) {
+  ++reached;
+  slots_[static_cast<size_t>(member)].reached.store(reached, std::memory_order_release);
+  for (int o = 0; o < n_; ++o) {
+    if (o == member) continue;
+    const std::atomic<uint64_t>& r = slots_[static_cast<size_t>(o)].reached;
+    for (int i = 0; r.load(std::memory_order_acquire) < reached; ++i) {
+      if (i < 20000)
+        cpu_relax();
+      else
+        std::this_thread::yield();
+    }
   }
 }
 

@@ -45,6 +45,7 @@ struct StepArgs {
   bool reverse = false;
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null
   const float* bias = nullptr;        // [G*H] or null: LSTM/RNN added to the pre-activation; GRU b_hh
+  const float* bias_x = nullptr;      // [G*H] or null: GRU b_ih, added to the input terms
   // Optional second product for this step (a single step: x * W_ih without a separate pass):
   const float* x = nullptr;           // [B, Kx] rows b (not t*B+b)
   int64_t Kx = 0;
