@@ -14,9 +14,7 @@
 #include "rnnx/thread_pool.h"
 
 using namespace rnnx;
-#ifdef RNNX_STEP_PROFILE
-namespace rnnx { extern double g_prof[8][2]; }
-#endif
+
 
 struct Cfg {
   const char* name;
@@ -95,12 +93,6 @@ int main(int argc, char** argv) {
         if (it > 0) ts.push_back(dt);
       }
       const double m = median(ts);
-#ifdef RNNX_STEP_PROFILE
-      for (int i = 0; i < th; ++i) {
-        std::printf("    member %d: step %.1f us, barrier %.1f us per call\n", i, g_prof[i][0] * 1e6 / (ts.size() + 1), g_prof[i][1] * 1e6 / (ts.size() + 1));
-        g_prof[i][0] = g_prof[i][1] = 0;
-      }
-#endif
       std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs)\n", c.name, m * 1e6, flops / m / 1e9, ts.size());
     }
   }

@@ -555,7 +555,15 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
         auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
         for (const auto& isa : usable_isas()) {
           rnnx::cpu::set_isa(isa);
-          FwdOut f = run_forward(*make_rnn<float>(cfg, w), in);
+          auto rf = make_rnn<float>(cfg, w);
+          FwdOut f = run_forward(*rf, in);
+          // the split of blocks between threads adapts from call to call: results must not move
+          for (int rep = 0; rep < 4; ++rep) {
+            FwdOut again = run_forward(*rf, in);
+            CHECK_MSG(again.y == f.y && again.hn == f.hn && again.cn == f.cn,
+                      "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B " << sh.B
+                          << ": call " << rep + 2 << " differs from the first");
+          }
           const double ey = tensor_rel_err(f.y, d.y, d.y.size()), eh = tensor_rel_err(f.hn, d.hn, d.hn.size());
           const double ec = tensor_rel_err(f.cn, d.cn, d.cn.size());
           CHECK_MSG(ey <= 1e-5 && eh <= 1e-5 && ec <= 1e-5, "[" << isa << ", " << threads << " threads] " << describe(cfg)

@@ -53,6 +53,8 @@ struct Rnn<T>::Workspace {
     PackedMat<T> hh_i, ih_i;  // gate-interleaved W_hh and (single steps) W_ih for the fused step
   };
   std::vector<Packed> packed;
+  // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
+  std::vector<double> share;
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
   Precision packed_precision = Precision::kFloat32;
@@ -218,11 +220,6 @@ void ipack_mat(const cpu::KernelTable<T>& K, Precision prec, PackedMat<T>& dst, 
   }
 }
 
-#ifdef RNNX_STEP_PROFILE
-}  // namespace
-double g_prof[8][2];
-namespace {
-#endif
 // A step splits over the pool when it has at least this many multiply-adds (a barrier between two
 // cores costs a fraction of a microsecond; below this a single core is faster).
 constexpr double kStepParallelWork = 32768;
@@ -578,29 +575,58 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
             const int want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
             TeamBarrier barrier(want);
+            // Blocks are split in proportion to each member's measured speed (cores of a shared or
+            // virtual machine are often not equally fast, and every step waits for the slowest).
+            std::vector<double>& share = ws.share;
+            if (static_cast<int>(share.size()) != want) share.assign(static_cast<size_t>(want), 1.0 / want);
+            std::vector<int64_t> qb(static_cast<size_t>(want) + 1, 0);
+            {
+              double cum = 0;
+              for (int m = 0; m < want; ++m) {
+                cum += share[static_cast<size_t>(m)];
+                int64_t e = m == want - 1 ? blocks : static_cast<int64_t>(cum * static_cast<double>(blocks) + 0.5);
+                e = std::max(e, qb[static_cast<size_t>(m)] + 1);        // at least one block each
+                e = std::min(e, blocks - (want - 1 - m));                // leave one for each later member
+                qb[static_cast<size_t>(m) + 1] = e;
+              }
+            }
+            std::vector<double> busy(static_cast<size_t>(want), 0.0);
+            int used_team = 1;
             pool.run_team(want, [&](int member, int team) {
-              const int64_t q0 = blocks * member / team, q1 = blocks * (member + 1) / team;
+              const int64_t q0 = team == want ? qb[static_cast<size_t>(member)] : 0;
+              const int64_t q1 = team == want ? qb[static_cast<size_t>(member) + 1] : blocks;
+              if (member == 0) used_team = team;
               cpu::StepArgs st = sa;
               uint64_t reached = 0;
+              double mine = 0;
               for (int64_t s = 0; s < max_len; ++s) {
                 st.s = s;
                 st.h = hb[s & 1];
                 st.hnext = hb[(s + 1) & 1];
-#ifdef RNNX_STEP_PROFILE
-                auto t0 = std::chrono::steady_clock::now();
-#endif
+                // every 8th step is timed (a clock read costs about as much as a small step's barrier)
+                const bool timed = team > 1 && (s & 7) == 0;
+                std::chrono::steady_clock::time_point t0;
+                if (timed) t0 = std::chrono::steady_clock::now();
                 K.rnn_step(st, q0, q1);
-#ifdef RNNX_STEP_PROFILE
-                auto t1 = std::chrono::steady_clock::now();
-#endif
+                if (timed) mine += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 if (team > 1) barrier.wait(member, reached);
-#ifdef RNNX_STEP_PROFILE
-                auto t2 = std::chrono::steady_clock::now();
-                g_prof[member][0] += std::chrono::duration<double>(t1 - t0).count();
-                g_prof[member][1] += std::chrono::duration<double>(t2 - t1).count();
-#endif
               }
+              busy[static_cast<size_t>(member)] = mine;
             });
+            if (used_team == want && want > 1) {
+              double total = 0;
+              std::vector<double> rate(static_cast<size_t>(want), 0.0);
+              bool ok = true;
+              for (int m = 0; m < want; ++m) {
+                const double bm = busy[static_cast<size_t>(m)];
+                ok = ok && bm > 0;
+                rate[static_cast<size_t>(m)] = bm > 0 ? static_cast<double>(qb[static_cast<size_t>(m) + 1] - qb[static_cast<size_t>(m)]) / bm : 0;
+                total += rate[static_cast<size_t>(m)];
+              }
+              if (ok && total > 0)
+                for (int m = 0; m < want; ++m)
+                  share[static_cast<size_t>(m)] = 0.75 * share[static_cast<size_t>(m)] + 0.25 * rate[static_cast<size_t>(m)] / total;
+            }
             if (max_len & 1) std::memcpy(h, ws.h2.data(), sizeof(T) * B * H);
           }
           if (a.hn) std::memcpy(a.hn + idx * B * R, h, sizeof(T) * B * R);

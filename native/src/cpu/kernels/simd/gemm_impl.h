@@ -189,12 +189,18 @@ template <typename W>
 inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const W* P, const float* scales,
                         float* C, int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
   const int64_t KC = scales ? K : kKC;
+  // Panels in groups whose K-slices fit in about half of a 1 MiB L2, so that a tall A (all time
+  // steps of an input projection) streams past weights that stay in cache, instead of every block
+  // of A streaming all the weights in again from L3.
+  const int64_t group = std::max<int64_t>(1, (int64_t(512) << 10) / (KC * kNR * static_cast<int64_t>(sizeof(W))));
+  for (int64_t g0 = p_begin; g0 < p_end; g0 += group) {
+  const int64_t g1 = std::min(p_end, g0 + group);
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     const bool a = acc || k0 > 0;
     for (int64_t i0 = 0; i0 < M; i0 += kMC) {
       const int64_t mc = std::min(kMC, M - i0);
-      for (int64_t p = p_begin; p < p_end; ++p) {
+      for (int64_t p = g0; p < g1; ++p) {
         const int64_t j0 = p * kNR;
         const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
         const W* Bp = P + p * kNR * K + k0 * kNR;
@@ -207,6 +213,7 @@ inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t
                      a);
       }
     }
+  }
   }
 }
 
