@@ -1,5 +1,6 @@
 // kbench.cc — a native timing loop over the CONFIGS.md shapes, for kernel work: no Node, no peers.
-// Build and run: node scripts/kbench.mjs [threads...]. The real benchmark (peers, ratios) is bench/.
+// Usage: kbench [threads...] [bf16|int8] [config name parts...]; built by scripts/kbench.sh.
+// The real benchmark (peers, ratios, checked outputs) is bench/.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,8 +32,13 @@ static double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::vector<int> threads;
   std::vector<std::string> only;
+  Precision prec = Precision::kFloat32;
   for (int i = 1; i < argc; ++i) {
-    if (argv[i][0] >= '0' && argv[i][0] <= '9')
+    if (std::string(argv[i]) == "bf16")
+      prec = Precision::kBf16;
+    else if (std::string(argv[i]) == "int8")
+      prec = Precision::kInt8;
+    else if (argv[i][0] >= '0' && argv[i][0] <= '9')
       threads.push_back(std::atoi(argv[i]));
     else
       only.push_back(argv[i]);
@@ -65,6 +71,7 @@ int main(int argc, char** argv) {
       for (auto& v : w) v = u(rng);
       for (auto& v : x) v = u(rng);
       Rnn<float> rnn(rc, w.data(), n);
+      if (!c.train) rnn.set_precision(prec);
       ForwardArgs<float> a;
       a.seq_len = c.T;
       a.batch = c.B;

@@ -55,6 +55,7 @@ struct Rnn<T>::Workspace {
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
   std::vector<double> share;
+  uint64_t calls = 0;  // forward calls (the fused step's sweep direction alternates between them)
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
   Precision packed_precision = Precision::kFloat32;
@@ -411,6 +412,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     // reduced precision serves inference only; a recorded (training) pass uses float32 weights
     const Precision prec = tape ? Precision::kFloat32 : precision_;
     const bool fused_step = fused_step_ok(cfg_, K);
+    ++ws.calls;
 
     std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
@@ -549,6 +551,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.B = B;
             sa.lengths = lens.data();
             sa.reverse = d == 1;
+            sa.flip = static_cast<int64_t>(ws.calls & 1);
             sa.xw = fused_x ? nullptr : xw;
             sa.bias = cell == CellType::kGru ? bhh : ws.bsum.data();
             sa.bias_x = cell == CellType::kGru ? bih : nullptr;

@@ -41,6 +41,7 @@ struct StepArgs {
   bool relu = false;  // RNN: relu instead of tanh
   int64_t H = 0, B = 0;
   int64_t s = 0;                      // the step
+  int64_t flip = 0;                   // blocks run in descending order when s + flip is odd
   const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state
   bool reverse = false;
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null

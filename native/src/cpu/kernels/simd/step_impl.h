@@ -229,9 +229,10 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
   const WT* Ph = static_cast<const WT*>(a.Ph);
   const WT* Px = static_cast<const WT*>(a.Px);
   const int64_t per_k = static_cast<int64_t>(NV) * V::kWidth;
-  // Blocks run in alternating directions from step to step: the blocks a step ends with are still
-  // in L1 when the next step starts with them (at batch 1 the weights' trip from L2 is the cost).
-  const bool down = (a.s & 1) != 0;
+  // Blocks run in alternating directions from step to step (and call to call): the blocks a step
+  // ends with are still in cache when the next one starts with them. Weights a little larger than a
+  // cache, swept cyclically, would miss on every line; swept back and forth, most of them hit.
+  const bool down = ((a.s + a.flip) & 1) != 0;
   for (int64_t i = q0; i < q1; ++i) {
     const int64_t q = down ? q1 - 1 - (i - q0) : i;
     const WT* pq_h = Ph + q * a.H * per_k;
