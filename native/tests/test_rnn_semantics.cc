@@ -523,7 +523,7 @@ TEST(rnn_semantics, errors) {
 // of the pool with a barrier per step) on shapes large enough to split over 2 and 3 threads, with
 // hidden sizes that are not a multiple of any vector width, batch 1 and odd batches, one step and
 // several, uneven lengths, both directions and two layers: forward and BPTT against float64, on
-// every ISA.
+// every ISA. The larger batches also run BPTT's step loop with the batch rows split over threads.
 TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
   const std::string original = rnnx::cpu::selected_isa();
   const int threads0 = rnnx::ThreadPool::global().threads();
@@ -531,7 +531,7 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
   struct Shape {
     int64_t H, B, T;
   };
-  const Shape shapes[] = {{130, 1, 1}, {130, 1, 9}, {300, 1, 3}, {100, 7, 6}, {67, 13, 4}};
+  const Shape shapes[] = {{130, 1, 1}, {130, 1, 9}, {300, 1, 3}, {100, 7, 6}, {67, 13, 4}, {130, 9, 5}, {300, 9, 3}};
   for (int threads : {2, 3}) {
     rnnx::ThreadPool::global().set_threads(threads);
     for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})

@@ -417,6 +417,15 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
     const int64_t max_len = *std::max_element(lens.begin(), lens.end());
+    // Every row t < lengths[b] of every per-step buffer is written below; only padded rows (when
+    // there are any) need zeros first.
+    const bool padded = std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; });
+    auto clear = [&](Buffer<T>& b, int64_t n) {
+      if (padded)
+        zero(b, n);
+      else
+        ensure_size(b, n);
+    };
 
     if (tape) {
       tape->valid = false;
@@ -464,7 +473,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         ensure_size(yb, TT * B * OUT);
         ylp = yb.data();
       }
-      if (max_len < TT || std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; }))
+      if (padded)
         std::fill_n(ylp, TT * B * OUT, T(0));
       else if (direct)
         touch_pages(ylp, TT * B * OUT);
@@ -493,11 +502,11 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
 
         typename Tape<T>::Dir* td = tape ? &tape->dirs[idx] : nullptr;
         if (td) {
-          zero(td->pre, TT * B * S);
-          zero(td->hprev, TT * B * R);
+          clear(td->pre, TT * B * S);
+          clear(td->hprev, TT * B * R);
           if (cell == CellType::kLstm) {
-            zero(td->cprev, TT * B * H);
-            zero(td->c, TT * B * H);
+            clear(td->cprev, TT * B * H);
+            clear(td->c, TT * B * H);
           }
         }
 
@@ -789,8 +798,23 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     auto weight_grad = [&](int64_t M, int64_t N, const T* G, int64_t ldg, const T* Act, int64_t ldact, T* dW) {
       ensure_size(ws.gT, M * TB);
       T* gt = ws.gT.data();
-      for (int64_t r = 0; r < TB; ++r)
-        for (int64_t m = 0; m < M; ++m) gt[m * TB + r] = G[r * ldg + m];
+      // transposed in 32 x 32 tiles (a row-by-row transpose writes with a stride of TB elements and
+      // misses the cache on nearly every store), column tiles split over the pool
+      constexpr int64_t kTile = 32;
+      auto tiles = [&](int64_t m_begin, int64_t m_end) {
+        for (int64_t r0 = 0; r0 < TB; r0 += kTile) {
+          const int64_t r1 = std::min(TB, r0 + kTile);
+          for (int64_t m0 = m_begin; m0 < m_end; m0 += kTile) {
+            const int64_t m1 = std::min(m_end, m0 + kTile);
+            for (int64_t r = r0; r < r1; ++r)
+              for (int64_t m = m0; m < m1; ++m) gt[m * TB + r] = G[r * ldg + m];
+          }
+        }
+      };
+      if (worth_parallel(M, TB, 8))
+        ThreadPool::global().parallel_for(M, kTile, tiles);
+      else
+        tiles(0, M);
       ensure_size(ws.actp, K.packed_size(N, TB));
       K.pack_kn(N, TB, Act, ldact, ws.actp.data());
       gemm_p(K, f32, M, N, TB, gt, TB, ws.actp.data(), PackedMat<T>(), dW, N, true);
@@ -826,7 +850,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     for (int64_t l = L - 1; l >= 0; --l) {
       const int64_t in = cfg_.layer_input_size(l);
       T* gx = (gout == ws.g[0].data() ? ws.g[1] : ws.g[0]).data();
-      std::fill_n(gx, TB * in, T(0));
+      // (the first direction's dX product below writes every row of gx; the second adds to it)
       const T* xin = l == 0 ? tape.x0.data() : tape.layer_out[l - 1].data();
 
       for (int64_t d = 0; d < D; ++d) {
@@ -852,105 +876,133 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
           else
             std::fill_n(dc, B * H, T(0));
         }
-        zero(ws.dpre, TB * GH);
-        if (cell == CellType::kGru) zero(ws.dhh, TB * GH);
-        if (cell == CellType::kGru && !lbr) zero(ws.rhall, TB * H);
+        // rows of running steps are all written below; padded rows (if any) must hold zeros
+        const bool padded = std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; });
+        auto clear = [&](Buffer<T>& buf, int64_t n) {
+          if (padded)
+            zero(buf, n);
+          else
+            ensure_size(buf, n);
+        };
+        clear(ws.dpre, TB * GH);
+        if (cell == CellType::kGru) clear(ws.dhh, TB * GH);
+        if (cell == CellType::kGru && !lbr) clear(ws.rhall, TB * H);
         T* dpre_all = ws.dpre.data();
         T* dhh_all = cell == CellType::kGru ? ws.dhh.data() : dpre_all;
 
         auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
 
-        for (int64_t s = max_len - 1; s >= 0; --s) {
-          // 1. gradient arriving from this step's output (dh is then the total dL/dh_t)
-          for (int64_t b = 0; b < B; ++b) {
-            if (s >= lens[b]) continue;
-            const int64_t row = t_of(s, b) * B + b;
-            const T* go = gout + row * OUT + d * R;
-            for (int64_t k = 0; k < R; ++k) dh[b * R + k] += go[k];
-            if (a.dh_steps) std::memcpy(a.dh_steps + (idx * TT * B + row) * R, dh + b * R, sizeof(T) * R);
-          }
-          T* dstep = ws.dstep.data();
-          T* dhhstep = ws.dhhstep.data();
-          std::fill_n(dstep, B * GH, T(0));
-          switch (cell) {
-            case CellType::kLstm: {
-              // 2. through the projection
-              T* dhout = dh;
-              if (P > 0) {
-                dhout = ws.dhout.data();
-                gemm_w(K, f32, B, H, P, dh, P, pk.hr_t, dhout, H);
-                for (int64_t b = 0; b < B; ++b) {
-                  if (s >= lens[b]) continue;
-                  const int64_t row = t_of(s, b) * B + b;
-                  T* hf = ws.hfull.data() + b * H;
-                  K.lstm_hout(cp, H, td.pre.data() + row * S, td.c.data() + row * H, hf);
-                  K.gemm_tn(P, H, 1, dh + b * P, P, hf, H, dWhr, H, true);
+        // Batch rows are independent all the way back through time: the step loop splits them
+        // between the pool's threads (one region, no barrier), each running every step on its
+        // rows with GEMMs of its own. A projection's weight gradient is shared: one thread then.
+        ThreadPool& pool = ThreadPool::global();
+        const int want = P == 0 && B >= 2 && static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(R) >= 4.0 * kParallelWork
+                             ? static_cast<int>(std::min<int64_t>(pool.threads(), B))
+                             : 1;
+        pool.run_team(want, [&](int member, int team) {
+          const int64_t r0 = B * member / team, r1 = B * (member + 1) / team, nr = r1 - r0;
+          // the cell's backward for each of this member's rows (over the pool only with one member)
+          auto rows = [&](auto&& f) {
+            if (team > 1) {
+              for (int64_t b = r0; b < r1; ++b) f(b);
+            } else {
+              for_rows(B, GH, f);
+            }
+          };
+          for (int64_t s = max_len - 1; s >= 0; --s) {
+            // 1. gradient arriving from this step's output (dh is then the total dL/dh_t)
+            for (int64_t b = r0; b < r1; ++b) {
+              if (s >= lens[b]) continue;
+              const int64_t row = t_of(s, b) * B + b;
+              const T* go = gout + row * OUT + d * R;
+              for (int64_t k = 0; k < R; ++k) dh[b * R + k] += go[k];
+              if (a.dh_steps) std::memcpy(a.dh_steps + (idx * TT * B + row) * R, dh + b * R, sizeof(T) * R);
+            }
+            T* dstep = ws.dstep.data() + r0 * GH;
+            T* dhhstep = ws.dhhstep.data() + r0 * GH;
+            T* dhnew = ws.dhnew.data() + r0 * R;
+            std::fill_n(dstep, nr * GH, T(0));
+            switch (cell) {
+              case CellType::kLstm: {
+                // 2. through the projection
+                T* dhout = dh;
+                if (P > 0) {  // (one member: dWhr is shared)
+                  dhout = ws.dhout.data();
+                  gemm_w(K, f32, B, H, P, dh, P, pk.hr_t, dhout, H);
+                  for (int64_t b = 0; b < B; ++b) {
+                    if (s >= lens[b]) continue;
+                    const int64_t row = t_of(s, b) * B + b;
+                    T* hf = ws.hfull.data() + b * H;
+                    K.lstm_hout(cp, H, td.pre.data() + row * S, td.c.data() + row * H, hf);
+                    K.gemm_tn(P, H, 1, dh + b * P, P, hf, H, dWhr, H, true);
+                  }
                 }
-              }
-              // 3. through the cell
-              for_rows(B, GH, [&](int64_t b) {
-                if (s >= lens[b]) return;
-                const int64_t row = t_of(s, b) * B + b;
-                K.lstm_bwd(cp, H, td.pre.data() + row * S, td.cprev.data() + row * H, td.c.data() + row * H,
-                           dhout + b * H, dc + b * H, dstep + b * GH);
-              });
-              // 4. to the previous state
-              gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
-              break;
-            }
-            case CellType::kRnn: {
-              for_rows(B, GH, [&](int64_t b) {
-                if (s >= lens[b]) return;
-                const int64_t row = t_of(s, b) * B + b;
-                K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + b * GH);
-              });
-              gemm_w(K, f32, B, R, GH, dstep, GH, pk.hh_t, ws.dhnew.data(), R);
-              break;
-            }
-            case CellType::kGru: {
-              std::fill_n(dhhstep, B * GH, T(0));
-              T* dhprev = ws.dhprev.data();
-              std::fill_n(dhprev, B * H, T(0));
-              for_rows(B, GH, [&](int64_t b) {
-                if (s >= lens[b]) return;
-                const int64_t row = t_of(s, b) * B + b;
-                K.gru_bwd(cp, H, lbr, td.pre.data() + row * S, td.hprev.data() + row * H, dh + b * H,
-                          dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
-              });
-              if (lbr) {
-                gemm_w(K, f32, B, H, GH, dhhstep, GH, pk.hh_t, ws.dhnew.data(), H);
-              } else {
-                T* drh = ws.drh.data();
-                gemm_w(K, f32, B, H, H, dhhstep + 2 * H, GH, pk.hn_t, drh, H);
-                for (int64_t b = 0; b < B; ++b) {
-                  if (s >= lens[b]) continue;
+                // 3. through the cell
+                rows([&](int64_t b) {
+                  if (s >= lens[b]) return;
                   const int64_t row = t_of(s, b) * B + b;
-                  const T* store = td.pre.data() + row * S;
-                  const T* hp = td.hprev.data() + row * H;
-                  K.gru_bwd_reset(cp, H, store, hp, drh + b * H, dstep + b * GH, dhhstep + b * GH, dhprev + b * H);
-                  K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
-                }
-                gemm_w(K, f32, B, H, 2 * H, dhhstep, GH, pk.hh_t, ws.dhnew.data(), H);
+                  K.lstm_bwd(cp, H, td.pre.data() + row * S, td.cprev.data() + row * H, td.c.data() + row * H,
+                             dhout + b * H, dc + b * H, dstep + (b - r0) * GH);
+                });
+                // 4. to the previous state
+                gemm_w(K, f32, nr, R, GH, dstep, GH, pk.hh_t, dhnew, R);
+                break;
               }
-              for (int64_t k = 0; k < B * H; ++k) ws.dhnew[k] += dhprev[k];
-              break;
+              case CellType::kRnn: {
+                rows([&](int64_t b) {
+                  if (s >= lens[b]) return;
+                  const int64_t row = t_of(s, b) * B + b;
+                  K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + (b - r0) * GH);
+                });
+                gemm_w(K, f32, nr, R, GH, dstep, GH, pk.hh_t, dhnew, R);
+                break;
+              }
+              case CellType::kGru: {
+                std::fill_n(dhhstep, nr * GH, T(0));
+                T* dhprev = ws.dhprev.data() + r0 * H;
+                std::fill_n(dhprev, nr * H, T(0));
+                rows([&](int64_t b) {
+                  if (s >= lens[b]) return;
+                  const int64_t row = t_of(s, b) * B + b;
+                  K.gru_bwd(cp, H, lbr, td.pre.data() + row * S, td.hprev.data() + row * H, dh + b * H,
+                            dstep + (b - r0) * GH, dhhstep + (b - r0) * GH, dhprev + (b - r0) * H);
+                });
+                if (lbr) {
+                  gemm_w(K, f32, nr, H, GH, dhhstep, GH, pk.hh_t, dhnew, H);
+                } else {
+                  T* drh = ws.drh.data() + r0 * H;
+                  gemm_w(K, f32, nr, H, H, dhhstep + 2 * H, GH, pk.hn_t, drh, H);
+                  for (int64_t b = r0; b < r1; ++b) {
+                    if (s >= lens[b]) continue;
+                    const int64_t row = t_of(s, b) * B + b;
+                    const T* store = td.pre.data() + row * S;
+                    const T* hp = td.hprev.data() + row * H;
+                    K.gru_bwd_reset(cp, H, store, hp, drh + (b - r0) * H, dstep + (b - r0) * GH, dhhstep + (b - r0) * GH,
+                                    dhprev + (b - r0) * H);
+                    K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
+                  }
+                  gemm_w(K, f32, nr, H, 2 * H, dhhstep, GH, pk.hh_t, dhnew, H);
+                }
+                for (int64_t k = 0; k < nr * H; ++k) dhnew[k] += dhprev[k];
+                break;
+              }
+            }
+            // 5. running sequences pass the gradient to their previous state; record gate gradients
+            for (int64_t b = r0; b < r1; ++b) {
+              if (s >= lens[b]) continue;
+              const int64_t row = t_of(s, b) * B + b;
+              std::memcpy(dh + b * R, dhnew + (b - r0) * R, sizeof(T) * R);
+              std::memcpy(dpre_all + row * GH, dstep + (b - r0) * GH, sizeof(T) * GH);
+              if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + (b - r0) * GH, sizeof(T) * GH);
             }
           }
-          // 5. running sequences pass the gradient to their previous state; record gate gradients
-          for (int64_t b = 0; b < B; ++b) {
-            if (s >= lens[b]) continue;
-            const int64_t row = t_of(s, b) * B + b;
-            std::memcpy(dh + b * R, ws.dhnew.data() + b * R, sizeof(T) * R);
-            std::memcpy(dpre_all + row * GH, dstep + b * GH, sizeof(T) * GH);
-            if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + b * GH, sizeof(T) * GH);
-          }
-        }
+        });
         if (a.dh0) std::memcpy(a.dh0 + idx * B * R, dh, sizeof(T) * B * R);
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 
         // weight gradients over all steps at once; padded rows hold zero gradients
         weight_grad(GH, in, dpre_all, GH, xin, in, dWih);
-        gemm_w(K, f32, TB, in, GH, dpre_all, GH, pk.ih_t, gx, in, true);
+        gemm_w(K, f32, TB, in, GH, dpre_all, GH, pk.ih_t, gx, in, d > 0);
         const T* hprev = td.hprev.data();
         if (cell == CellType::kGru && !lbr) {
           weight_grad(2 * H, H, dhh_all, GH, hprev, H, dWhh);

@@ -184,9 +184,13 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
 
 void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
   Impl& p = *impl_;
-  std::unique_lock<std::mutex> region(p.region, std::try_to_lock);
   const int team = std::min(want, p.nthreads);
-  if (!region.owns_lock() || team <= 1) {
+  if (team <= 1) {  // without holding the pool: work inside may still use it
+    fn(0, 1);
+    return;
+  }
+  std::unique_lock<std::mutex> region(p.region, std::try_to_lock);
+  if (!region.owns_lock()) {
     fn(0, 1);
     return;
   }
