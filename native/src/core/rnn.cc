@@ -795,9 +795,16 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     const Precision f32 = Precision::kFloat32;
     // dW (+)= G^T * Act over all T*B rows: G [TB, ld] (columns g0..g0+M) transposed into gT, Act
     // [TB, N] packed as the [K, N] operand; one packed GEMM.
+    // (the last transposed G: LSTM and RNN take dW_ih and dW_hh from the same gate gradients)
+    const T* gt_of = nullptr;
+    int64_t gt_m = 0, gt_ld = 0;
     auto weight_grad = [&](int64_t M, int64_t N, const T* G, int64_t ldg, const T* Act, int64_t ldact, T* dW) {
       ensure_size(ws.gT, M * TB);
       T* gt = ws.gT.data();
+      const bool same = gt_of == G && gt_m == M && gt_ld == ldg;
+      gt_of = G;
+      gt_m = M;
+      gt_ld = ldg;
       // transposed in 32 x 32 tiles (a row-by-row transpose writes with a stride of TB elements and
       // misses the cache on nearly every store), column tiles split over the pool
       constexpr int64_t kTile = 32;
@@ -811,10 +818,13 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
           }
         }
       };
-      if (worth_parallel(M, TB, 8))
+      if (same) {
+        // already there
+      } else if (worth_parallel(M, TB, 8)) {
         ThreadPool::global().parallel_for(M, kTile, tiles);
-      else
+      } else {
         tiles(0, M);
+      }
       ensure_size(ws.actp, K.packed_size(N, TB));
       K.pack_kn(N, TB, Act, ldact, ws.actp.data());
       gemm_p(K, f32, M, N, TB, gt, TB, ws.actp.data(), PackedMat<T>(), dW, N, true);
@@ -854,6 +864,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       const T* xin = l == 0 ? tape.x0.data() : tape.layer_out[l - 1].data();
 
       for (int64_t d = 0; d < D; ++d) {
+        gt_of = nullptr;  // a new direction: new gate gradients in the same buffer
         const int64_t idx = l * D + d;
         const typename Tape<T>::Dir& td = tape.dirs[idx];
         const typename Workspace::Packed& pk = ws.packed[idx];
@@ -921,7 +932,8 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
             T* dstep = ws.dstep.data() + r0 * GH;
             T* dhhstep = ws.dhhstep.data() + r0 * GH;
             T* dhnew = ws.dhnew.data() + r0 * R;
-            std::fill_n(dstep, nr * GH, T(0));
+            for (int64_t b = r0; b < r1; ++b)  // rows past their sequence's end enter the products as zeros
+            if (s >= lens[b]) std::fill_n(dstep + (b - r0) * GH, GH, T(0));
             switch (cell) {
               case CellType::kLstm: {
                 // 2. through the projection
