@@ -55,6 +55,28 @@ struct Rnn<T>::Workspace {
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
   std::vector<double> share;
+  // fused step: measured time per step with the team and alone, per (batch, single step): a team
+  // that waits on a member the OS has descheduled (a busy machine) is many times slower than one
+  // thread, and on some shapes two cores never pay for the handoff; calls follow the faster mode and
+  // retry the other now and then.
+  struct Tune {
+    int64_t B = -1;
+    bool x = false;
+    // the last 8 times per step (seconds) of each mode: decisions go by their medians, so one call
+    // the OS interrupted does not flip the choice, while a team that keeps stalling loses it
+    double team[8] = {}, solo[8] = {};
+    int n_team = 0, n_solo = 0;
+    uint64_t calls = 0;
+    uint64_t retry = 16;  // calls between retries of the slower mode (doubles while it stays slower)
+    static double median(const double* v, int n) {
+      double t[8];
+      const int m = std::min(n, 8);
+      std::copy(v, v + m, t);
+      std::sort(t, t + m);
+      return t[m / 2];
+    }
+  };
+  std::vector<Tune> tune;
   uint64_t calls = 0;  // forward calls (the fused step's sweep direction alternates between them)
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
@@ -215,7 +237,7 @@ void ipack_mat(const cpu::KernelTable<T>& K, Precision prec, PackedMat<T>& dst, 
     K.ipack(gates, H, Kd, W, Kd, dst.f.data());
     Buffer<uint16_t>().swap(dst.b16);
     if (prec == Precision::kBf16) {
-      dst.b16.resize(static_cast<size_t>(n));
+      dst.b16.resize(static_cast<size_t>(K.ipacked_size_bf16(gates, H, Kd)));
       K.ipack_bf16(gates, H, Kd, W, Kd, dst.b16.data());
     }
   }
@@ -585,7 +607,34 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             const int64_t blocks = K.iblocks(static_cast<int>(G), H);
             ThreadPool& pool = ThreadPool::global();
             const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
-            const int want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
+            int want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
+            typename Workspace::Tune* tn = nullptr;
+            bool use_team = want > 1;
+            if (want > 1) {
+              for (auto& e : ws.tune)
+                if (e.B == B && e.x == fused_x) tn = &e;
+              if (!tn) {
+                if (ws.tune.size() >= 16) ws.tune.erase(ws.tune.begin());
+                ws.tune.emplace_back();
+                tn = &ws.tune.back();
+                tn->B = B;
+                tn->x = fused_x;
+              }
+              ++tn->calls;
+              if (tn->n_team < 8 || tn->n_solo < 2) {
+                // the first call warms the caches and wakes the pool (not measured); then the team
+                // is measured eight times and one thread twice
+                use_team = tn->n_team < 8;
+              } else {
+                // one thread only when clearly faster: a team's handoffs are where scheduling noise
+                // shows, while a stalled team is many times slower, not a little
+                const bool team_faster =
+                    0.7 * Workspace::Tune::median(tn->team, tn->n_team) <= Workspace::Tune::median(tn->solo, tn->n_solo);
+                use_team = (tn->calls % tn->retry == 0) ? !team_faster : team_faster;
+              }
+              if (!use_team) want = 1;
+            }
+            const auto tune_t0 = std::chrono::steady_clock::now();
             TeamBarrier barrier(want);
             // Blocks are split in proportion to each member's measured speed (cores of a shared or
             // virtual machine are often not equally fast, and every step waits for the slowest).
@@ -625,6 +674,21 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
               busy[static_cast<size_t>(member)] = mine;
             });
+            if (tn && tn->calls > 1) {
+              const double per_step =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() / static_cast<double>(max_len);
+              using Tn = typename Workspace::Tune;
+              double* ring = use_team ? tn->team : tn->solo;
+              int& n = use_team ? tn->n_team : tn->n_solo;
+              ring[n % 8] = per_step;
+              ++n;
+              if (tn->n_team >= 8 && tn->n_solo >= 2 && tn->calls % tn->retry == 0) {
+                // a retry that finds its mode clearly slower again waits twice as long for the next
+                const double other = use_team ? Tn::median(tn->solo, tn->n_solo) : Tn::median(tn->team, tn->n_team);
+                const bool slower = use_team ? 0.7 * per_step > other : per_step > 0.7 * other;
+                tn->retry = slower ? std::min<uint64_t>(tn->retry * 2, 1024) : 16;
+              }
+            }
             if (used_team == want && want > 1) {
               double total = 0;
               std::vector<double> rate(static_cast<size_t>(want), 0.0);

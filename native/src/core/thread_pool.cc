@@ -208,8 +208,10 @@ void TeamBarrier::wait(int member, uint64_t& reached) {
   for (int o = 0; o < n_; ++o) {
     if (o == member) continue;
     const std::atomic<uint64_t>& r = slots_[static_cast<size_t>(o)].reached;
+    // spin about as long as a long step's imbalance, then give the core away: a partner the OS has
+    // descheduled may need it
     for (int i = 0; r.load(std::memory_order_acquire) < reached; ++i) {
-      if (i < 20000)
+      if (i < 4000)
         cpu_relax();
       else
         std::this_thread::yield();

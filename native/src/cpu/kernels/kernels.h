@@ -135,7 +135,8 @@ struct KernelTable {
 
   // Fused recurrent step (see StepArgs); null in tables without it (scalar, float64).
   int64_t (*iblocks)(int gates, int64_t H) = nullptr;         // interleaved blocks of H hidden units
-  int64_t (*ipacked_size)(int gates, int64_t H, int64_t K) = nullptr;  // elements (floats or bf16)
+  int64_t (*ipacked_size)(int gates, int64_t H, int64_t K) = nullptr;       // floats
+  int64_t (*ipacked_size_bf16)(int gates, int64_t H, int64_t K) = nullptr;  // bf16 values (paired layout)
   // W [gates*H, K] row-major (ld ldw), gate blocks of H rows -> gate-interleaved panels.
   void (*ipack)(int gates, int64_t H, int64_t K, const T* W, int64_t ldw, T* P) = nullptr;
   void (*ipack_bf16)(int gates, int64_t H, int64_t K, const T* W, int64_t ldw, uint16_t* P) = nullptr;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../kernels.h"
 
@@ -32,6 +33,14 @@ inline int64_t iblocks_impl(int gates, int64_t H) {
 
 inline int64_t ipacked_size_impl(int gates, int64_t H, int64_t K) {
   return iblocks_impl(gates, H) * K * gates * units_per_block_vectors(gates) * V::kWidth;
+}
+
+// bf16 weights: per k the vectors are stored in pairs, element 2l of pair j = vector 2j's lane l and
+// element 2l+1 = vector 2j+1's lane l (an odd count is padded with zeros), so a 32-bit lane holds
+// both: one load and a shift or a mask per vector (V::load_bf16_pair) instead of a widening load.
+inline int64_t ipacked_size_bf16_impl(int gates, int64_t H, int64_t K) {
+  const int nv = gates * units_per_block_vectors(gates);
+  return iblocks_impl(gates, H) * K * ((nv + 1) / 2 * 2) * V::kWidth;
 }
 
 template <typename D, typename Cvt>
@@ -55,7 +64,38 @@ inline void ipack_impl(int gates, int64_t H, int64_t K, const float* W, int64_t 
 }
 
 inline void ipack_bf16_impl(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, uint16_t* P) {
-  ipack_any(gates, H, K, W, ldw, P, [](float x) { return bf16_round(x); });
+  const int uv = units_per_block_vectors(gates), nv = gates * uv, nvp = (nv + 1) / 2 * 2;
+  const int64_t bu = static_cast<int64_t>(V::kWidth) * uv, blocks = iblocks_impl(gates, H);
+  for (int64_t q = 0; q < blocks; ++q)
+    for (int64_t k = 0; k < K; ++k)
+      for (int v = 0; v < nvp; ++v) {
+        const int g = v / uv, part = v % uv;
+        uint16_t* dst = P + (q * K + k) * nvp * V::kWidth + (v / 2) * 2 * V::kWidth + (v % 2);
+        for (int l = 0; l < V::kWidth; ++l) {
+          const int64_t unit = q * bu + part * V::kWidth + l;
+          dst[2 * l] = v < nv && unit < H ? bf16_round(W[(g * H + unit) * ldw + k]) : 0;
+        }
+      }
+}
+
+// Elements per k of one block's weights, and the NV weight vectors of one k.
+template <int NV, typename WT>
+constexpr int64_t kstride() {
+  return (std::is_same_v<WT, uint16_t> ? (NV + 1) / 2 * 2 : NV) * static_cast<int64_t>(V::kWidth);
+}
+
+template <int NV, typename WT>
+inline void load_k(const WT* p, V (&b)[NV]) {
+  if constexpr (std::is_same_v<WT, uint16_t>) {
+    for (int j = 0; 2 * j < NV; ++j) {
+      V lo, hi;
+      V::load_bf16_pair(p + 2 * j * V::kWidth, lo, hi);
+      b[2 * j] = lo;
+      if (2 * j + 1 < NV) b[2 * j + 1] = hi;
+    }
+  } else {
+    for (int v = 0; v < NV; ++v) b[v] = V::loadu(p + v * V::kWidth);
+  }
 }
 
 // acc[r][v] += sum_k A[r, k] * Pq[k][v]
@@ -63,7 +103,7 @@ template <int MR, int NV, typename WT>
 inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&acc)[MR][NV]) {
   for (int64_t k = 0; k < K; ++k) {
     V b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = loadw(Pq + (k * NV + v) * V::kWidth);
+    load_k<NV>(Pq + k * kstride<NV, WT>(), b);
     for (int r = 0; r < MR; ++r) {
       const V a = V::set1(A[r * lda + k]);
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, b[v], acc[r][v]);
@@ -75,6 +115,7 @@ inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&a
 template <int NV, typename WT>
 inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) {
   constexpr int KS = NV >= 3 ? 2 : 4;
+  constexpr int64_t ks = kstride<NV, WT>();
   V s[KS][NV];
   for (int j = 0; j < KS; ++j)
     for (int v = 0; v < NV; ++v) s[j][v] = V::zero();
@@ -82,11 +123,15 @@ inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) 
   for (; k + KS <= K; k += KS)
     for (int j = 0; j < KS; ++j) {
       const V a = V::set1(A[k + j]);
-      for (int v = 0; v < NV; ++v) s[j][v] = V::fmadd(a, loadw(Pq + ((k + j) * NV + v) * V::kWidth), s[j][v]);
+      V b[NV];
+      load_k<NV>(Pq + (k + j) * ks, b);
+      for (int v = 0; v < NV; ++v) s[j][v] = V::fmadd(a, b[v], s[j][v]);
     }
   for (; k < K; ++k) {
     const V a = V::set1(A[k]);
-    for (int v = 0; v < NV; ++v) s[0][v] = V::fmadd(a, loadw(Pq + (k * NV + v) * V::kWidth), s[0][v]);
+    V b[NV];
+    load_k<NV>(Pq + k * ks, b);
+    for (int v = 0; v < NV; ++v) s[0][v] = V::fmadd(a, b[v], s[0][v]);
   }
   for (int v = 0; v < NV; ++v) {
     V t = s[0][v];
@@ -228,7 +273,7 @@ template <int NV, int MR, typename WT>
 inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
   const WT* Ph = static_cast<const WT*>(a.Ph);
   const WT* Px = static_cast<const WT*>(a.Px);
-  const int64_t per_k = static_cast<int64_t>(NV) * V::kWidth;
+  const int64_t per_k = kstride<NV, WT>();
   // Blocks run in alternating directions from step to step (and call to call): the blocks a step
   // ends with are still in cache when the next one starts with them. Weights a little larger than a
   // cache, swept cyclically, would miss on every line; swept back and forth, most of them hit.

@@ -51,6 +51,7 @@ void fill_table(KernelTable<float>& t) {
   t.rnn_bwd = &rnn_bwd_v;
   t.iblocks = &iblocks_impl;
   t.ipacked_size = &ipacked_size_impl;
+  t.ipacked_size_bf16 = &ipacked_size_bf16_impl;
   t.ipack = &ipack_impl;
   t.ipack_bf16 = &ipack_bf16_impl;
   t.rnn_step = &rnn_step_impl;

@@ -44,6 +44,12 @@ struct V {
   static V load_i8(const int8_t* p) {
     return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))))};
   }
+  // 2 * kWidth bf16 values stored as pairs (lane l = {lo[l], hi[l]}): one load, one op per vector
+  static void load_bf16_pair(const uint16_t* p, V& lo, V& hi) {
+    const __m512i x = _mm512_loadu_si512(p);
+    lo = {_mm512_castsi512_ps(_mm512_slli_epi32(x, 16))};
+    hi = {_mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))))};
+  }
 };
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -87,6 +93,11 @@ struct V {
   static V load_i8(const int8_t* p) {
     return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
   }
+  static void load_bf16_pair(const uint16_t* p, V& lo, V& hi) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    lo = {_mm256_castsi256_ps(_mm256_slli_epi32(x, 16))};
+    hi = {_mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))))};
+  }
 };
 #elif defined(__ARM_NEON) || defined(__aarch64__)
 #include <arm_neon.h>
@@ -127,6 +138,11 @@ struct V {
   static V load_i8(const int8_t* p) {
     int8x8_t b = vreinterpret_s8_s32(vld1_dup_s32(reinterpret_cast<const int32_t*>(p)));
     return {vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(b))))};
+  }
+  static void load_bf16_pair(const uint16_t* p, V& lo, V& hi) {
+    const uint32x4_t x = vreinterpretq_u32_u16(vld1q_u16(p));
+    lo = {vreinterpretq_f32_u32(vshlq_n_u32(x, 16))};
+    hi = {vreinterpretq_f32_u32(vandq_u32(x, vdupq_n_u32(0xFFFF0000u)))};
   }
 };
 #else
