@@ -62,19 +62,14 @@ struct Rnn<T>::Workspace {
   struct Tune {
     int64_t B = -1;
     bool x = false;
-    // the last 8 times per step (seconds) of each mode: decisions go by their medians, so one call
-    // the OS interrupted does not flip the choice, while a team that keeps stalling loses it
+    // the last 8 times per step (seconds) of each mode; decisions compare their minimums: one call
+    // the OS interrupted does not count against a mode, while a team that stalls on every call (a
+    // member keeps losing its core) loses the choice within 8 calls
     double team[8] = {}, solo[8] = {};
     int n_team = 0, n_solo = 0;
     uint64_t calls = 0;
     uint64_t retry = 16;  // calls between retries of the slower mode (doubles while it stays slower)
-    static double median(const double* v, int n) {
-      double t[8];
-      const int m = std::min(n, 8);
-      std::copy(v, v + m, t);
-      std::sort(t, t + m);
-      return t[m / 2];
-    }
+    static double best(const double* v, int n) { return *std::min_element(v, v + std::min(n, 8)); }
   };
   std::vector<Tune> tune;
   uint64_t calls = 0;  // forward calls (the fused step's sweep direction alternates between them)
@@ -626,10 +621,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 // is measured eight times and one thread twice
                 use_team = tn->n_team < 8;
               } else {
-                // one thread only when clearly faster: a team's handoffs are where scheduling noise
-                // shows, while a stalled team is many times slower, not a little
+                // one thread only when clearly faster: a stalled team is many times slower, not a little
                 const bool team_faster =
-                    0.7 * Workspace::Tune::median(tn->team, tn->n_team) <= Workspace::Tune::median(tn->solo, tn->n_solo);
+                    0.7 * Workspace::Tune::best(tn->team, tn->n_team) <= Workspace::Tune::best(tn->solo, tn->n_solo);
                 use_team = (tn->calls % tn->retry == 0) ? !team_faster : team_faster;
               }
               if (!use_team) want = 1;
@@ -684,7 +678,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               ++n;
               if (tn->n_team >= 8 && tn->n_solo >= 2 && tn->calls % tn->retry == 0) {
                 // a retry that finds its mode clearly slower again waits twice as long for the next
-                const double other = use_team ? Tn::median(tn->solo, tn->n_solo) : Tn::median(tn->team, tn->n_team);
+                const double other = use_team ? Tn::best(tn->solo, tn->n_solo) : Tn::best(tn->team, tn->n_team);
                 const bool slower = use_team ? 0.7 * per_step > other : per_step > 0.7 * other;
                 tn->retry = slower ? std::min<uint64_t>(tn->retry * 2, 1024) : 16;
               }
