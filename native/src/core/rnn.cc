@@ -69,6 +69,8 @@ struct Rnn<T>::Workspace {
     int n_team = 0, n_solo = 0;
     uint64_t calls = 0;
     uint64_t retry = 16;  // calls between retries of the slower mode (doubles while it stays slower)
+    int burst = 0;        // team calls left in a retry: the first wakes the pool, and is not counted
+    bool retrying = false;
     static double best(const double* v, int n) { return *std::min_element(v, v + std::min(n, 8)); }
   };
   std::vector<Tune> tune;
@@ -620,11 +622,19 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 // the first call warms the caches and wakes the pool (not measured); then the team
                 // is measured eight times and one thread twice
                 use_team = tn->n_team < 8;
+              } else if (tn->burst > 0) {
+                use_team = true;
               } else {
                 // one thread only when clearly faster: a stalled team is many times slower, not a little
                 const bool team_faster =
                     0.7 * Workspace::Tune::best(tn->team, tn->n_team) <= Workspace::Tune::best(tn->solo, tn->n_solo);
                 use_team = (tn->calls % tn->retry == 0) ? !team_faster : team_faster;
+                // a team retried after a run of single-thread calls finds the pool's threads asleep:
+                // it runs three calls, and the first does not count
+                if (use_team && !team_faster) {
+                  tn->burst = 3;
+                  tn->retrying = true;
+                }
               }
               if (!use_team) want = 1;
             }
@@ -668,7 +678,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
               busy[static_cast<size_t>(member)] = mine;
             });
-            if (tn && tn->calls > 1) {
+            const bool cold = tn && tn->burst == 3;
+            if (tn && tn->burst > 0) --tn->burst;
+            if (tn && tn->calls > 1 && !cold) {
               const double per_step =
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() / static_cast<double>(max_len);
               using Tn = typename Workspace::Tune;
@@ -676,11 +688,15 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               int& n = use_team ? tn->n_team : tn->n_solo;
               ring[n % 8] = per_step;
               ++n;
-              if (tn->n_team >= 8 && tn->n_solo >= 2 && tn->calls % tn->retry == 0) {
-                // a retry that finds its mode clearly slower again waits twice as long for the next
+              // the end of a retry (one single-thread call, or the last call of a team burst): if
+              // its mode is clearly slower again, the next retry waits twice as long
+              const bool retry_end = tn->n_team >= 8 && tn->n_solo >= 2 &&
+                                     (use_team ? tn->retrying && tn->burst == 0 : tn->calls % tn->retry == 0);
+              if (retry_end) {
                 const double other = use_team ? Tn::best(tn->solo, tn->n_solo) : Tn::best(tn->team, tn->n_team);
                 const bool slower = use_team ? 0.7 * per_step > other : per_step > 0.7 * other;
                 tn->retry = slower ? std::min<uint64_t>(tn->retry * 2, 1024) : 16;
+                tn->retrying = false;
               }
             }
             if (used_team == want && want > 1) {
