@@ -113,6 +113,16 @@ void zero(Buffer<T>& b, int64_t n) {
   std::fill(b.begin(), b.begin() + n, T(0));
 }
 
+// A per-step buffer of n values whose rows of running steps are all written by the caller: only when
+// some rows are padding (never written) do they need zeros.
+template <typename T>
+void size_rows(Buffer<T>& b, int64_t n, bool padded) {
+  if (padded)
+    zero(b, n);
+  else
+    ensure_size(b, n);
+}
+
 // [A, B, F] -> [B, A, F]
 template <typename T>
 void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
@@ -439,12 +449,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     // Every row t < lengths[b] of every per-step buffer is written below; only padded rows (when
     // there are any) need zeros first.
     const bool padded = std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; });
-    auto clear = [&](Buffer<T>& b, int64_t n) {
-      if (padded)
-        zero(b, n);
-      else
-        ensure_size(b, n);
-    };
+    auto clear = [&](Buffer<T>& b, int64_t n) { size_rows(b, n, padded); };
 
     if (tape) {
       tape->valid = false;
@@ -963,12 +968,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         }
         // rows of running steps are all written below; padded rows (if any) must hold zeros
         const bool padded = std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; });
-        auto clear = [&](Buffer<T>& buf, int64_t n) {
-          if (padded)
-            zero(buf, n);
-          else
-            ensure_size(buf, n);
-        };
+        auto clear = [&](Buffer<T>& buf, int64_t n) { size_rows(buf, n, padded); };
         clear(ws.dpre, TB * GH);
         if (cell == CellType::kGru) clear(ws.dhh, TB * GH);
         if (cell == CellType::kGru && !lbr) clear(ws.rhall, TB * H);
