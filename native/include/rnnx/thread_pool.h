@@ -59,7 +59,9 @@ class TeamBarrier {
     std::atomic<uint64_t> reached{0};
     char pad[64 - sizeof(std::atomic<uint64_t>)];
   };
-  std::unique_ptr<Slot[]> slots_;
+  Slot inline_[4];                // teams of up to 4 need no allocation
+  std::unique_ptr<Slot[]> heap_;  // larger teams
+  Slot* slots_;
   int n_;
 };
 

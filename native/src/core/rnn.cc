@@ -55,6 +55,8 @@ struct Rnn<T>::Workspace {
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
   std::vector<double> share;
+  std::vector<int64_t> qb;   // per call: the members' block boundaries
+  std::vector<double> busy;  // per call: each member's timed step seconds
   // fused step: measured time per step with the team and alone, per (batch, single step): a team
   // that waits on a member the OS has descheduled (a busy machine) is many times slower than one
   // thread, and on some shapes two cores never pay for the handoff; calls follow the faster mode and
@@ -648,8 +650,11 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             // Blocks are split in proportion to each member's measured speed (cores of a shared or
             // virtual machine are often not equally fast, and every step waits for the slowest).
             std::vector<double>& share = ws.share;
-            if (static_cast<int>(share.size()) != want) share.assign(static_cast<size_t>(want), 1.0 / want);
-            std::vector<int64_t> qb(static_cast<size_t>(want) + 1, 0);
+            // (a single-thread call keeps the team's shares for the next team call)
+            if (want > 1 ? static_cast<int>(share.size()) != want : share.empty())
+              share.assign(static_cast<size_t>(want), 1.0 / want);
+            std::vector<int64_t>& qb = ws.qb;  // workspace vectors: no allocation per call
+            qb.assign(static_cast<size_t>(want) + 1, 0);
             {
               double cum = 0;
               for (int m = 0; m < want; ++m) {
@@ -660,7 +665,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 qb[static_cast<size_t>(m) + 1] = e;
               }
             }
-            std::vector<double> busy(static_cast<size_t>(want), 0.0);
+            std::vector<double>& busy = ws.busy;
+            busy.assign(static_cast<size_t>(want), 0.0);
             int used_team = 1;
             pool.run_team(want, [&](int member, int team) {
               const int64_t q0 = team == want ? qb[static_cast<size_t>(member)] : 0;
@@ -705,18 +711,18 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
             }
             if (used_team == want && want > 1) {
+              // busy[m] becomes member m's speed (blocks per timed second), then the new shares
               double total = 0;
-              std::vector<double> rate(static_cast<size_t>(want), 0.0);
               bool ok = true;
               for (int m = 0; m < want; ++m) {
-                const double bm = busy[static_cast<size_t>(m)];
+                double& bm = busy[static_cast<size_t>(m)];
                 ok = ok && bm > 0;
-                rate[static_cast<size_t>(m)] = bm > 0 ? static_cast<double>(qb[static_cast<size_t>(m) + 1] - qb[static_cast<size_t>(m)]) / bm : 0;
-                total += rate[static_cast<size_t>(m)];
+                bm = bm > 0 ? static_cast<double>(qb[static_cast<size_t>(m) + 1] - qb[static_cast<size_t>(m)]) / bm : 0;
+                total += bm;
               }
               if (ok && total > 0)
                 for (int m = 0; m < want; ++m)
-                  share[static_cast<size_t>(m)] = 0.75 * share[static_cast<size_t>(m)] + 0.25 * rate[static_cast<size_t>(m)] / total;
+                  share[static_cast<size_t>(m)] = 0.75 * share[static_cast<size_t>(m)] + 0.25 * busy[static_cast<size_t>(m)] / total;
             }
             if (max_len & 1) std::memcpy(h, ws.h2.data(), sizeof(T) * B * H);
           }

@@ -200,7 +200,10 @@ void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
   p.dispatch(team, 1, team, body);
 }
 
-TeamBarrier::TeamBarrier(int n) : slots_(new Slot[static_cast<size_t>(n < 1 ? 1 : n)]), n_(n < 1 ? 1 : n) {}
+TeamBarrier::TeamBarrier(int n) : n_(n < 1 ? 1 : n) {
+  if (n_ > 4) heap_.reset(new Slot[static_cast<size_t>(n_)]);
+  slots_ = heap_ ? heap_.get() : inline_;
+}
 
 void TeamBarrier::wait(int member, uint64_t& reached) {
   ++reached;
