@@ -71,9 +71,51 @@ struct Rnn<T>::Workspace {
     int n_team = 0, n_solo = 0;
     uint64_t calls = 0;
     uint64_t retry = 16;  // calls between retries of the slower mode (doubles while it stays slower)
-    int burst = 0;        // team calls left in a retry: the first wakes the pool, and is not counted
+    int burst = 0;        // team calls still to come in a retry (three calls: the first wakes the pool, uncounted)
     bool retrying = false;
+    bool cold = false;    // this call is not measured (the very first, or the first of a team burst)
     static double best(const double* v, int n) { return *std::min_element(v, v + std::min(n, 8)); }
+
+    // Whether this call runs on the team.
+    bool choose() {
+      ++calls;
+      cold = calls == 1;
+      if (burst > 0) {
+        --burst;
+        return true;
+      }
+      // the first call warms the caches and wakes the pool (not measured); then the team is
+      // measured eight times and one thread twice
+      if (n_team < 8 || n_solo < 2) return n_team < 8;
+      // one thread only when clearly faster: a stalled team is many times slower, not a little
+      const bool team_faster = 0.7 * best(team, n_team) <= best(solo, n_solo);
+      const bool use_team = calls % retry == 0 ? !team_faster : team_faster;
+      if (use_team && !team_faster) {
+        // a team retried after a run of single-thread calls finds the pool's threads asleep: it
+        // runs three calls, and the first does not count
+        cold = true;
+        burst = 2;
+        retrying = true;
+      }
+      return use_team;
+    }
+
+    // Records the time per step of a call that ran on the team (or not).
+    void record(bool on_team, double per_step) {
+      if (cold) return;
+      double* ring = on_team ? team : solo;
+      int& n = on_team ? n_team : n_solo;
+      ring[n % 8] = per_step;
+      ++n;
+      // the end of a retry (one single-thread call, or the last call of a team burst): if its mode
+      // is clearly slower again, the next retry waits twice as long
+      if (n_team >= 8 && n_solo >= 2 && (on_team ? retrying && burst == 0 : calls % retry == 0)) {
+        const double other = on_team ? best(solo, n_solo) : best(team, n_team);
+        const bool slower = on_team ? 0.7 * per_step > other : per_step > 0.7 * other;
+        retry = slower ? std::min<uint64_t>(retry * 2, 1024) : 16;
+        retrying = false;
+      }
+    }
   };
   std::vector<Tune> tune;
   uint64_t calls = 0;  // forward calls (the fused step's sweep direction alternates between them)
@@ -546,21 +588,19 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             auto& pkm = ws.packed[idx];
             if (pkm.ih_i.f.empty()) ipack_mat(K, precision_, pkm.ih_i, G, H, in, param(l, d, ParamKind::kWeightIh));
           }
-          ensure_size(ws.bsum, GH);
-          for (int64_t k = 0; k < GH; ++k) ws.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
         } else if (fused_first) {
           gemm_w2(K, prec, B, GH, xin, in, pk.ih, xw, h, R, pk.hh, hh);
         } else {
           gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
         }
-        if (fused && !fused_x) {
+        if (fused) {
           // biases are added in the step kernel (no pass over xw): LSTM/RNN both as one vector,
           // GRU b_ih to the input terms and b_hh to the recurrent ones
           if (cell != CellType::kGru) {
             ensure_size(ws.bsum, GH);
             for (int64_t k = 0; k < GH; ++k) ws.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
           }
-        } else if (!fused_x && (bih || bhh)) {
+        } else if (bih || bhh) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
             if (bih)
@@ -624,25 +664,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 tn->B = B;
                 tn->x = fused_x;
               }
-              ++tn->calls;
-              if (tn->n_team < 8 || tn->n_solo < 2) {
-                // the first call warms the caches and wakes the pool (not measured); then the team
-                // is measured eight times and one thread twice
-                use_team = tn->n_team < 8;
-              } else if (tn->burst > 0) {
-                use_team = true;
-              } else {
-                // one thread only when clearly faster: a stalled team is many times slower, not a little
-                const bool team_faster =
-                    0.7 * Workspace::Tune::best(tn->team, tn->n_team) <= Workspace::Tune::best(tn->solo, tn->n_solo);
-                use_team = (tn->calls % tn->retry == 0) ? !team_faster : team_faster;
-                // a team retried after a run of single-thread calls finds the pool's threads asleep:
-                // it runs three calls, and the first does not count
-                if (use_team && !team_faster) {
-                  tn->burst = 3;
-                  tn->retrying = true;
-                }
-              }
+              use_team = tn->choose();
               if (!use_team) want = 1;
             }
             const auto tune_t0 = std::chrono::steady_clock::now();
@@ -689,27 +711,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
               busy[static_cast<size_t>(member)] = mine;
             });
-            const bool cold = tn && tn->burst == 3;
-            if (tn && tn->burst > 0) --tn->burst;
-            if (tn && tn->calls > 1 && !cold) {
-              const double per_step =
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() / static_cast<double>(max_len);
-              using Tn = typename Workspace::Tune;
-              double* ring = use_team ? tn->team : tn->solo;
-              int& n = use_team ? tn->n_team : tn->n_solo;
-              ring[n % 8] = per_step;
-              ++n;
-              // the end of a retry (one single-thread call, or the last call of a team burst): if
-              // its mode is clearly slower again, the next retry waits twice as long
-              const bool retry_end = tn->n_team >= 8 && tn->n_solo >= 2 &&
-                                     (use_team ? tn->retrying && tn->burst == 0 : tn->calls % tn->retry == 0);
-              if (retry_end) {
-                const double other = use_team ? Tn::best(tn->solo, tn->n_solo) : Tn::best(tn->team, tn->n_team);
-                const bool slower = use_team ? 0.7 * per_step > other : per_step > 0.7 * other;
-                tn->retry = slower ? std::min<uint64_t>(tn->retry * 2, 1024) : 16;
-                tn->retrying = false;
-              }
-            }
+            if (tn)
+              tn->record(use_team, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
+                                       static_cast<double>(max_len));
             if (used_team == want && want > 1) {
               // busy[m] becomes member m's speed (blocks per timed second), then the new shares
               double total = 0;

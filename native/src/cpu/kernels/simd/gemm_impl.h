@@ -194,26 +194,26 @@ inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t
   // of A streaming all the weights in again from L3.
   const int64_t group = std::max<int64_t>(1, (int64_t(512) << 10) / (KC * kNR * static_cast<int64_t>(sizeof(W))));
   for (int64_t g0 = p_begin; g0 < p_end; g0 += group) {
-  const int64_t g1 = std::min(p_end, g0 + group);
-  for (int64_t k0 = 0; k0 < K; k0 += KC) {
-    const int64_t kc = std::min(KC, K - k0);
-    const bool a = acc || k0 > 0;
-    for (int64_t i0 = 0; i0 < M; i0 += kMC) {
-      const int64_t mc = std::min(kMC, M - i0);
-      for (int64_t p = g0; p < g1; ++p) {
-        const int64_t j0 = p * kNR;
-        const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
-        const W* Bp = P + p * kNR * K + k0 * kNR;
-        const float* sc = scales ? scales + j0 : nullptr;
-        int64_t i = 0;
-        for (; i + kMR <= mc; i += kMR)
-          micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
-        if (i < mc)
-          micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc,
-                     a);
+    const int64_t g1 = std::min(p_end, g0 + group);
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      const bool a = acc || k0 > 0;
+      for (int64_t i0 = 0; i0 < M; i0 += kMC) {
+        const int64_t mc = std::min(kMC, M - i0);
+        for (int64_t p = g0; p < g1; ++p) {
+          const int64_t j0 = p * kNR;
+          const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
+          const W* Bp = P + p * kNR * K + k0 * kNR;
+          const float* sc = scales ? scales + j0 : nullptr;
+          int64_t i = 0;
+          for (; i + kMR <= mc; i += kMR)
+            micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
+          if (i < mc)
+            micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc,
+                       a);
+        }
       }
     }
-  }
   }
 }
 

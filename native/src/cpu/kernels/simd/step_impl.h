@@ -43,39 +43,33 @@ inline int64_t ipacked_size_bf16_impl(int gates, int64_t H, int64_t K) {
   return iblocks_impl(gates, H) * K * ((nv + 1) / 2 * 2) * V::kWidth;
 }
 
-template <typename D, typename Cvt>
-inline void ipack_any(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, D* P, Cvt cvt) {
+// Calls f(q, k, v, l, w) for every slot of the gate-interleaved layout with `slots` vectors per k:
+// w is W's value for (gate, unit) of vector v, lane l, at column k; 0 past H and in padding slots.
+template <typename F>
+inline void ipack_visit(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, int slots, F&& f) {
   const int uv = units_per_block_vectors(gates), nv = gates * uv;
   const int64_t bu = static_cast<int64_t>(V::kWidth) * uv, blocks = iblocks_impl(gates, H);
   for (int64_t q = 0; q < blocks; ++q)
-    for (int v = 0; v < nv; ++v) {
-      const int g = v / uv, part = v % uv;
+    for (int v = 0; v < slots; ++v)
       for (int l = 0; l < V::kWidth; ++l) {
-        const int64_t unit = q * bu + part * V::kWidth + l;
-        const float* src = unit < H ? W + (g * H + unit) * ldw : nullptr;
-        D* dst = P + (q * K * nv + v) * V::kWidth + l;
-        for (int64_t k = 0; k < K; ++k) dst[k * nv * V::kWidth] = cvt(src ? src[k] : 0.f);
+        const int64_t unit = q * bu + (v % uv) * V::kWidth + l;
+        const float* src = v < nv && unit < H ? W + ((v / uv) * H + unit) * ldw : nullptr;
+        for (int64_t k = 0; k < K; ++k) f(q, k, v, l, src ? src[k] : 0.f);
       }
-    }
 }
 
 inline void ipack_impl(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, float* P) {
-  ipack_any(gates, H, K, W, ldw, P, [](float x) { return x; });
+  const int nv = gates * units_per_block_vectors(gates);
+  ipack_visit(gates, H, K, W, ldw, nv, [&](int64_t q, int64_t k, int v, int l, float w) {
+    P[((q * K + k) * nv + v) * V::kWidth + l] = w;
+  });
 }
 
 inline void ipack_bf16_impl(int gates, int64_t H, int64_t K, const float* W, int64_t ldw, uint16_t* P) {
-  const int uv = units_per_block_vectors(gates), nv = gates * uv, nvp = (nv + 1) / 2 * 2;
-  const int64_t bu = static_cast<int64_t>(V::kWidth) * uv, blocks = iblocks_impl(gates, H);
-  for (int64_t q = 0; q < blocks; ++q)
-    for (int64_t k = 0; k < K; ++k)
-      for (int v = 0; v < nvp; ++v) {
-        const int g = v / uv, part = v % uv;
-        uint16_t* dst = P + (q * K + k) * nvp * V::kWidth + (v / 2) * 2 * V::kWidth + (v % 2);
-        for (int l = 0; l < V::kWidth; ++l) {
-          const int64_t unit = q * bu + part * V::kWidth + l;
-          dst[2 * l] = v < nv && unit < H ? bf16_round(W[(g * H + unit) * ldw + k]) : 0;
-        }
-      }
+  const int nvp = (gates * units_per_block_vectors(gates) + 1) / 2 * 2;
+  ipack_visit(gates, H, K, W, ldw, nvp, [&](int64_t q, int64_t k, int v, int l, float w) {
+    P[((q * K + k) * nvp + (v / 2) * 2) * V::kWidth + 2 * l + (v % 2)] = bf16_round(w);
+  });
 }
 
 // Elements per k of one block's weights, and the NV weight vectors of one k.
