@@ -117,10 +117,46 @@ int run_case(const KernelTable<T>& tab, const std::string& label, Op op, int64_t
   return bad;
 }
 
+// transpose: every element lands exactly (a copy, no arithmetic); the gaps of dst keep their sentinel.
+template <typename T>
+int transpose_case(const KernelTable<T>& tab, const std::string& label, int64_t rows, int64_t cols, int64_t pad, Rng& rng) {
+  Mat<T> S(Dims{rows, cols}, cols + pad);
+  Mat<T> D(Dims{cols, rows}, rows + 2 * pad);
+  S.randomize(rng);
+  D.buf.fill(static_cast<T>(kSentinel));
+  tab.transpose(rows, cols, S.buf.data(), S.ld, D.buf.data(), D.ld);
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t r = 0; r < rows; ++r)
+      if (!(D.at(c, r) == S.at(r, c))) {
+        rnnx_test::report(__FILE__, __LINE__,
+                          label + " transpose " + std::to_string(rows) + "x" + std::to_string(cols) + " pad=" +
+                              std::to_string(pad) + ": dst[" + std::to_string(c) + "," + std::to_string(r) + "] = " +
+                              rnnx_test::str(static_cast<double>(D.at(c, r))) + ", want " +
+                              rnnx_test::str(static_cast<double>(S.at(r, c))));
+        return 1;
+      }
+    for (int64_t r = rows; r < D.ld && c + 1 < cols; ++r)
+      if (!(D.at(c, r) == static_cast<T>(kSentinel))) {
+        rnnx_test::report(__FILE__, __LINE__, label + " transpose wrote into the gap after row " + std::to_string(c));
+        return 1;
+      }
+  }
+  return 0;
+}
+
 template <typename T>
 void check_table(const KernelTable<T>& tab, const std::string& label, uint64_t seed) {
-  REQUIRE(tab.gemm_nt && tab.gemm_nn && tab.gemm_tn);
+  REQUIRE(tab.gemm_nt && tab.gemm_nn && tab.gemm_tn && tab.transpose);
   Rng rng(seed);
+  {
+    // square register blocks of 4 and 8, 32-wide tiles, and the edges of each
+    const int64_t dims[] = {1, 3, 4, 7, 8, 9, 31, 32, 33, 70};
+    int tbad = 0;
+    for (int64_t r : dims)
+      for (int64_t c : dims)
+        for (int64_t pad : {0, 5}) tbad += transpose_case(tab, label, r, c, pad, rng);
+    CHECK_EQ(tbad, 0);
+  }
   const int64_t sizes[] = {1, 3, 7, 17, 33};
   int bad = 0;
   for (Op op : {Op::kNT, Op::kNN, Op::kTN})

@@ -894,19 +894,9 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       gt_of = G;
       gt_m = M;
       gt_ld = ldg;
-      // transposed in 32 x 32 tiles (a row-by-row transpose writes with a stride of TB elements and
-      // misses the cache on nearly every store), column tiles split over the pool
+      // columns split over the pool in tiles of 32
       constexpr int64_t kTile = 32;
-      auto tiles = [&](int64_t m_begin, int64_t m_end) {
-        for (int64_t r0 = 0; r0 < TB; r0 += kTile) {
-          const int64_t r1 = std::min(TB, r0 + kTile);
-          for (int64_t m0 = m_begin; m0 < m_end; m0 += kTile) {
-            const int64_t m1 = std::min(m_end, m0 + kTile);
-            for (int64_t r = r0; r < r1; ++r)
-              for (int64_t m = m0; m < m1; ++m) gt[m * TB + r] = G[r * ldg + m];
-          }
-        }
-      };
+      auto tiles = [&](int64_t m_begin, int64_t m_end) { K.transpose(TB, m_end - m_begin, G + m_begin, ldg, gt + m_begin * TB, TB); };
       if (same) {
         // already there
       } else if (worth_parallel(M, TB, 8)) {

@@ -94,6 +94,10 @@ struct KernelTable {
   void (*gemm_nt_i8)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const int8_t* P, const float* scales, T* C,
                      int64_t ldc, bool acc, int64_t p0, int64_t p1);
 
+  // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (the backward's gate gradients
+  // turned into the left operand of the weight-gradient product).
+  void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
+
   // C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
   void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                   T* C, int64_t ldc, bool acc);

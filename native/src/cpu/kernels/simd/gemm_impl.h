@@ -268,6 +268,66 @@ inline void pack_nt_i8_impl(int64_t N, int64_t K, const float* B, int64_t ldb, i
       }
 }
 
+// ---- transpose: dst[c * ldd + r] = src[r * lds + c] ----
+// In 32 x 32 tiles (both sides stay in L1) of register-transposed square blocks (8 x 8 with AVX,
+// 4 x 4 with NEON); edges element by element.
+#if defined(__AVX2__)
+constexpr int kTB = 8;
+inline void tr_block(const float* s, int64_t ls, float* d, int64_t ld) {
+  const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ls), r2 = _mm256_loadu_ps(s + 2 * ls),
+               r3 = _mm256_loadu_ps(s + 3 * ls), r4 = _mm256_loadu_ps(s + 4 * ls), r5 = _mm256_loadu_ps(s + 5 * ls),
+               r6 = _mm256_loadu_ps(s + 6 * ls), r7 = _mm256_loadu_ps(s + 7 * ls);
+  // pairs of rows interleaved, then pairs of pairs, then the 128-bit halves exchanged
+  const __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1), a2 = _mm256_unpacklo_ps(r2, r3),
+               a3 = _mm256_unpackhi_ps(r2, r3), a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5),
+               a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE),
+               b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE),
+               b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE),
+               b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
+  _mm256_storeu_ps(d, _mm256_permute2f128_ps(b0, b4, 0x20));
+  _mm256_storeu_ps(d + ld, _mm256_permute2f128_ps(b1, b5, 0x20));
+  _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(b2, b6, 0x20));
+  _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(b3, b7, 0x20));
+  _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(b0, b4, 0x31));
+  _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(b1, b5, 0x31));
+  _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(b2, b6, 0x31));
+  _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(b3, b7, 0x31));
+}
+#elif defined(__ARM_NEON)
+constexpr int kTB = 4;
+inline void tr_block(const float* s, int64_t ls, float* d, int64_t ld) {
+  const float32x4x2_t a = vtrnq_f32(vld1q_f32(s), vld1q_f32(s + ls));           // {r0c0 r1c0 r0c2 r1c2}, {.. c1 .. c3}
+  const float32x4x2_t b = vtrnq_f32(vld1q_f32(s + 2 * ls), vld1q_f32(s + 3 * ls));
+  vst1q_f32(d, vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0])));
+  vst1q_f32(d + ld, vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1])));
+  vst1q_f32(d + 2 * ld, vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0])));
+  vst1q_f32(d + 3 * ld, vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1])));
+}
+#else
+constexpr int kTB = 1;
+inline void tr_block(const float* s, int64_t, float* d, int64_t) { *d = *s; }
+#endif
+
+inline void transpose_impl(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst, int64_t ldd) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t r1 = std::min(rows, r0 + kTile);
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t c1 = std::min(cols, c0 + kTile);
+      int64_t r = r0;
+      for (; r + kTB <= r1; r += kTB) {
+        int64_t c = c0;
+        for (; c + kTB <= c1; c += kTB) tr_block(src + r * lds + c, lds, dst + c * ldd + r, ldd);
+        for (; c < c1; ++c)
+          for (int64_t i = r; i < r + kTB; ++i) dst[c * ldd + i] = src[i * lds + c];
+      }
+      for (; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+}
+
 inline int64_t panel_count(int64_t N) { return (N + kNR - 1) / kNR; }
 
 // ---- unpacked products (backward pass): vectorised along the contiguous dimension ----
