@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
       {"C5-GRU", CellType::kGru, 128, 128, 1, 1000, false}, {"C3-LSTM", CellType::kLstm, 512, 512, 64, 100, false},
       {"C3-GRU", CellType::kGru, 512, 512, 64, 100, false}, {"C3-RNN", CellType::kRnn, 512, 512, 64, 100, false},
       {"C4-LSTM", CellType::kLstm, 256, 256, 32, 50, true},
+      {"C4fwd-LSTM", CellType::kLstm, 256, 256, 32, 50, false},  // C4's forward alone (no tape)
   };
   std::printf("isa %s\n", cpu::selected_isa().c_str());
   for (int th : threads) {

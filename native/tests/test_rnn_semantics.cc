@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <limits>
 #include <string>
 #include <vector>
@@ -609,6 +611,64 @@ TEST(rnn_semantics, team_right_after_pool_restart) {
     });
     CHECK_MSG(members.load() == n, "round " << round << ": " << members.load() << " members of " << n);
     CHECK_MSG(bad.load() == 0, "round " << round << ": a member passed a barrier early");
+  }
+  pool.set_threads(threads0);
+}
+
+// ---- no allocation on the hot path ----
+// Every allocation of this test binary goes through these; the test below counts the ones made
+// during repeated forward calls of a module that has already run once (its workspace is sized).
+namespace {
+std::atomic<long> g_news{0};
+}  // namespace
+void* operator new(std::size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST(rnn_semantics, forward_allocates_nothing_after_the_first_call) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  struct Case {
+    CellType cell;
+    int64_t I, H, B, T;
+  };
+  // a stream step (batch 1, one step), a sequence at batch 1, a batch; fused and general paths
+  const Case cases[] = {{CellType::kLstm, 256, 256, 1, 1}, {CellType::kGru, 64, 128, 1, 40}, {CellType::kRnn, 32, 96, 9, 7},
+                        {CellType::kLstm, 48, 80, 5, 6}};
+  for (int threads : {1, 2}) {
+    pool.set_threads(threads);
+    for (const Case& c : cases)
+      for (bool general : {false, true}) {
+        RnnConfig cfg = make_config(c.cell, c.I, c.H, 1, false);
+        if (general) cfg.clip = 50.f;  // a clip keeps the step off the fused kernel
+        Rng rng(7);
+        const std::vector<double> wd = weights_for(cfg, rng);
+        const std::vector<float> w(wd.begin(), wd.end());
+        rnnx::Rnn<float> rnn(cfg, w.data(), static_cast<int64_t>(w.size()));
+        std::vector<float> x(static_cast<size_t>(c.T * c.B * c.I), 0.25f), y(static_cast<size_t>(c.T * c.B * c.H));
+        std::vector<float> hn(static_cast<size_t>(c.B * c.H)), cn(hn.size());
+        rnnx::ForwardArgs<float> a;
+        a.seq_len = c.T;
+        a.batch = c.B;
+        a.x = x.data();
+        a.y = y.data();
+        a.h0 = hn.data();  // streaming: the state carried from call to call, in place
+        a.hn = hn.data();
+        if (c.cell == CellType::kLstm) {
+          a.c0 = cn.data();
+          a.cn = cn.data();
+        }
+        for (int i = 0; i < 3; ++i) rnn.forward(a, nullptr);
+        const long before = g_news.load();
+        for (int i = 0; i < 50; ++i) rnn.forward(a, nullptr);
+        const long made = g_news.load() - before;
+        CHECK_MSG(made == 0, made << " allocations in 50 calls: " << describe(cfg) << " B " << c.B << " T " << c.T << ", "
+                                  << threads << " threads");
+      }
   }
   pool.set_threads(threads0);
 }

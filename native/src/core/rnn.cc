@@ -56,6 +56,7 @@ struct Rnn<T>::Workspace {
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
   std::vector<double> share;
   std::vector<int64_t> qb;   // per call: the members' block boundaries
+  std::vector<int32_t> lens;  // per call: every row's length
   std::vector<double> busy;  // per call: each member's timed step seconds
   // fused step: measured time per step with the team and alone, per (batch, single step): a team
   // that waits on a member the OS has descheduled (a busy machine) is many times slower than one
@@ -88,7 +89,7 @@ struct Rnn<T>::Workspace {
       // measured eight times and one thread twice
       if (n_team < 8 || n_solo < 2) return n_team < 8;
       // one thread only when clearly faster: a stalled team is many times slower, not a little
-      const bool team_faster = 0.7 * best(team, n_team) <= best(solo, n_solo);
+      const bool team_faster = 0.9 * best(team, n_team) <= best(solo, n_solo);
       const bool use_team = calls % retry == 0 ? !team_faster : team_faster;
       if (use_team && !team_faster) {
         // a team retried after a run of single-thread calls finds the pool's threads asleep: it
@@ -111,7 +112,7 @@ struct Rnn<T>::Workspace {
       // is clearly slower again, the next retry waits twice as long
       if (n_team >= 8 && n_solo >= 2 && (on_team ? retrying && burst == 0 : calls % retry == 0)) {
         const double other = on_team ? best(solo, n_solo) : best(team, n_team);
-        const bool slower = on_team ? 0.7 * per_step > other : per_step > 0.7 * other;
+        const bool slower = on_team ? 0.9 * per_step > other : per_step > 0.9 * other;
         retry = slower ? std::min<uint64_t>(retry * 2, 1024) : 16;
         retrying = false;
       }
@@ -174,6 +175,8 @@ void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
     for (int64_t b = 0; b < B; ++b) std::memcpy(dst + (b * A + a) * F, src + (a * B + b) * F, sizeof(T) * F);
 }
 
+// (Closures go to the pool by std::ref: a std::function holding a closure with more than two
+// captures would allocate on every call.)
 // Products large enough to be worth splitting over the pool (about 100k multiply-adds: a parallel
 // region costs a few microseconds).
 constexpr int64_t kParallelWork = 100000;
@@ -215,12 +218,14 @@ void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
   if (!worth_parallel(M, N, Kd)) return run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, 0, panels);
   ThreadPool& pool = ThreadPool::global();
   if (M >= 64 * pool.threads()) {
-    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) {
+    auto rows = [&](int64_t b, int64_t e) {
       run_panels(K, prec, e - b, N, Kd, A + b * lda, lda, Pf, P, C + b * ldc, ldc, acc, 0, panels);
-    });
+    };
+    pool.parallel_for(M, 16, std::ref(rows));
   } else {
     const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, b, e); });
+    auto cols = [&](int64_t b, int64_t e) { run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, b, e); };
+    pool.parallel_for(panels, grain, std::ref(cols));
   }
 }
 
@@ -238,10 +243,11 @@ void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N,
   }
   const int64_t panels = (N + K.nr - 1) / K.nr;
   const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-  pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) {
+  auto cols = [&](int64_t b, int64_t e) {
     run_panels(K, prec, M, N, K1, A1, K1, P1.f.data(), P1, C1, N, false, b, e);
     run_panels(K, prec, M, N, K2, A2, K2, P2.f.data(), P2, C2, N, false, b, e);
-  });
+  };
+  pool.parallel_for(panels, grain, std::ref(cols));
 }
 
 // Writes one zero per page of a fresh output buffer (the caller's y is often memory the OS has not
@@ -304,9 +310,10 @@ template <typename F>
 void for_rows(int64_t B, int64_t work_per_row, F&& f) {
   ThreadPool& pool = ThreadPool::global();
   if (pool.threads() > 1 && B >= 2 && static_cast<double>(B) * static_cast<double>(work_per_row) >= 16384.0) {
-    pool.parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    auto rows = [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) f(b);
-    });
+    };
+    pool.parallel_for(B, 1, std::ref(rows));
   } else {
     for (int64_t b = 0; b < B; ++b) f(b);
   }
@@ -487,7 +494,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     const bool fused_step = fused_step_ok(cfg_, K);
     ++ws.calls;
 
-    std::vector<int32_t> lens(static_cast<size_t>(B), static_cast<int32_t>(TT));
+    std::vector<int32_t>& lens = ws.lens;  // (workspace: no allocation per call)
+    lens.assign(static_cast<size_t>(B), static_cast<int32_t>(TT));
     if (a.lengths) std::copy(a.lengths, a.lengths + B, lens.begin());
     const int64_t max_len = *std::max_element(lens.begin(), lens.end());
     // Every row t < lengths[b] of every per-step buffer is written below; only padded rows (when
@@ -690,7 +698,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             std::vector<double>& busy = ws.busy;
             busy.assign(static_cast<size_t>(want), 0.0);
             int used_team = 1;
-            pool.run_team(want, [&](int member, int team) {
+            // (passed by reference: a std::function holding this closure would allocate on every call)
+            auto member_steps = [&](int member, int team) {
               const int64_t q0 = team == want ? qb[static_cast<size_t>(member)] : 0;
               const int64_t q1 = team == want ? qb[static_cast<size_t>(member) + 1] : blocks;
               if (member == 0) used_team = team;
@@ -710,7 +719,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 if (team > 1) barrier.wait(member, reached);
               }
               busy[static_cast<size_t>(member)] = mine;
-            });
+            };
+            pool.run_team(want, std::ref(member_steps));
             if (tn)
               tn->record(use_team, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
                                        static_cast<double>(max_len));
@@ -900,7 +910,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       if (same) {
         // already there
       } else if (worth_parallel(M, TB, 8)) {
-        ThreadPool::global().parallel_for(M, kTile, tiles);
+        ThreadPool::global().parallel_for(M, kTile, std::ref(tiles));
       } else {
         tiles(0, M);
       }
@@ -984,7 +994,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         const int want = P == 0 && B >= 2 && static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(R) >= 4.0 * kParallelWork
                              ? static_cast<int>(std::min<int64_t>(pool.threads(), B))
                              : 1;
-        pool.run_team(want, [&](int member, int team) {
+        auto member_steps = [&](int member, int team) {
           const int64_t r0 = B * member / team, r1 = B * (member + 1) / team, nr = r1 - r0;
           // the cell's backward for each of this member's rows (over the pool only with one member)
           auto rows = [&](auto&& f) {
@@ -1082,7 +1092,8 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + (b - r0) * GH, sizeof(T) * GH);
             }
           }
-        });
+        };
+        pool.run_team(want, std::ref(member_steps));
         if (a.dh0) std::memcpy(a.dh0 + idx * B * R, dh, sizeof(T) * B * R);
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 
