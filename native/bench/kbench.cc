@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       only.push_back(argv[i]);
   }
   if (threads.empty()) threads = {1, 2};
-  const Cfg cfgs[] = {
+  std::vector<Cfg> cfgs = {
       {"C1-LSTM", CellType::kLstm, 256, 256, 1, 1, false},  {"C2-LSTM", CellType::kLstm, 128, 256, 1, 32, false},
       {"C2-GRU", CellType::kGru, 128, 256, 1, 32, false},   {"C2-RNN", CellType::kRnn, 128, 256, 1, 32, false},
       {"C5-GRU", CellType::kGru, 128, 128, 1, 1000, false}, {"C3-LSTM", CellType::kLstm, 512, 512, 64, 100, false},
@@ -52,6 +52,14 @@ int main(int argc, char** argv) {
       {"C4-LSTM", CellType::kLstm, 256, 256, 32, 50, true},
       {"C4fwd-LSTM", CellType::kLstm, 256, 256, 32, 50, false},  // C4's forward alone (no tape)
   };
+  // KBENCH_SHAPE="cell,I,H,B,T" (cell lstm|gru|rnn) adds a forward config named X
+  if (const char* e = std::getenv("KBENCH_SHAPE")) {
+    char cell[8] = {0};
+    long I = 0, H = 0, B = 0, T = 0;
+    if (std::sscanf(e, "%7[a-z],%ld,%ld,%ld,%ld", cell, &I, &H, &B, &T) == 5 && I > 0 && H > 0 && B > 0 && T > 0)
+      cfgs.push_back({"X", std::string(cell) == "gru" ? CellType::kGru : std::string(cell) == "rnn" ? CellType::kRnn : CellType::kLstm,
+                      I, H, B, T, false});
+  }
   std::printf("isa %s\n", cpu::selected_isa().c_str());
   for (int th : threads) {
     ThreadPool::global().set_threads(th);

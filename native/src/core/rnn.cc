@@ -175,6 +175,14 @@ void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
     for (int64_t b = 0; b < B; ++b) std::memcpy(dst + (b * A + a) * F, src + (a * B + b) * F, sizeof(T) * F);
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define RNNX_PREFETCH_R(p) __builtin_prefetch((p), 0)
+#define RNNX_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#else
+#define RNNX_PREFETCH_R(p) ((void)0)
+#define RNNX_PREFETCH_W(p) ((void)0)
+#endif
+
 // (Closures go to the pool by std::ref: a std::function holding a closure with more than two
 // captures would allocate on every call.)
 // Products large enough to be worth splitting over the pool (about 100k multiply-adds: a parallel
@@ -706,10 +714,22 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               cpu::StepArgs st = sa;
               uint64_t reached = 0;
               double mine = 0;
+              // this member's units (a small state is prefetched at each step, see below)
+              const int64_t bu = static_cast<int64_t>(K.vector_width) * (cell == CellType::kRnn ? 2 : 1);
+              const int64_t u0 = std::min(H, q0 * bu), u1 = std::min(H, q1 * bu);
+              const bool prefetch_state = team > 1 && B * H <= 4096;
               for (int64_t s = 0; s < max_len; ++s) {
                 st.s = s;
                 st.h = hb[s & 1];
                 st.hnext = hb[(s + 1) & 1];
+                if (prefetch_state) {
+                  // Just past the barrier, half of h sits in the other members' caches and the lines
+                  // this member writes next are shared with them: ask for all of those lines at once
+                  // (read, and write ownership), instead of one miss after another inside the product.
+                  for (int64_t i = 0; i < B * H; i += 16) RNNX_PREFETCH_R(st.h + i);
+                  for (int64_t b = 0; b < B; ++b)
+                    for (int64_t u = u0; u < u1; u += 16) RNNX_PREFETCH_W(st.hnext + b * H + u);
+                }
                 // every 8th step is timed (a clock read costs about as much as a small step's barrier)
                 const bool timed = team > 1 && (s & 7) == 0;
                 std::chrono::steady_clock::time_point t0;
