@@ -194,17 +194,19 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
   if (a.hprev) st(a.hprev + row * H + u0, hp, n);
   const float* xr = a.xw ? a.xw + row * (NV * H) : nullptr;
   if constexpr (NV == 4) {  // LSTM i, f, g, o
-    V p[4];
-    for (int g = 0; g < 4; ++g) {
-      p[g] = acc[g];
-      if (xr) p[g] = V::add(p[g], ld(xr + g * H + u0, n));
-      if (a.bias) p[g] = V::add(p[g], ld(a.bias + g * H + u0, n));
-      if (a.pre) st(a.pre + row * 4 * H + g * H + u0, p[g], n);
-    }
+    // (one gate at a time by value: an array of gates here compiled to a copy through the stack, a
+    // block move whose stores the next loads could not forward from)
+    auto pre = [&](int g, V v) {
+      if (xr) v = V::add(v, ld(xr + g * H + u0, n));
+      if (a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
+      if (a.pre) st(a.pre + row * 4 * H + g * H + u0, v, n);
+      return v;
+    };
+    const V p0 = pre(0, acc[0]), p1 = pre(1, acc[1]), p2 = pre(2, acc[2]), p3 = pre(3, acc[3]);
     float* c_row = a.c + b * H;
     const V cp = ld(c_row + u0, n);
     if (a.cprev) st(a.cprev + row * H + u0, cp, n);
-    const V i = vsigmoid(p[0]), f = vsigmoid(p[1]), g = vtanh(p[2]), o = vsigmoid(p[3]);
+    const V i = vsigmoid(p0), f = vsigmoid(p1), g = vtanh(p2), o = vsigmoid(p3);
     const V cn = V::fmadd(f, cp, V::mul(i, g));
     st(c_row + u0, cn, n);
     if (a.cst) st(a.cst + row * H + u0, cn, n);
@@ -240,8 +242,26 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
   }
 }
 
+// Requests the input-projection lines that rows [b0, b0 + m) of block q add after their product (a
+// GEMM wrote them before the step loop: by now out in L3), so that they arrive during the product
+// instead of stalling the cell update.
+inline void prefetch_xw(const StepArgs& a, int64_t q, int64_t b0, int m) {
+  if (!a.xw || a.B <= 4) return;  // (small batches prefetch the next step's at the end of this one)
+  const int gates = a.cell == CellType::kLstm ? 4 : a.cell == CellType::kGru ? 3 : 1;
+  const int64_t u0 = q * V::kWidth * (a.cell == CellType::kRnn ? 2 : 1);
+  for (int r = 0; r < m; ++r) {
+    const int64_t b = b0 + r;
+    if (a.lengths && a.s >= a.lengths[b]) continue;
+    const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
+    const float* p = a.xw + (t * a.B + b) * gates * a.H + u0;
+    for (int g = 0; g < gates; ++g) RNNX_PREFETCH(p + g * a.H);
+    if (a.cell == CellType::kRnn) RNNX_PREFETCH(p + V::kWidth);
+  }
+}
+
 template <int M, int NV, typename WT>
 inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+  prefetch_xw(a, q, b0, M);
   V acc[M][NV];
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
