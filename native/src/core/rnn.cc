@@ -55,7 +55,7 @@ struct Rnn<T>::Workspace {
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
   std::vector<double> share;
-  std::vector<int64_t> qb;   // per call: the members' block boundaries
+  std::vector<int64_t> qb;   // per call: the members' boundaries, in (block, row) pairs
   std::vector<int32_t> lens;  // per call: every row's length
   std::vector<double> busy;  // per call: each member's timed step seconds
   // fused step: measured time per step with the team and alone, per (batch, single step): a team
@@ -691,15 +691,20 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             // (a single-thread call keeps the team's shares for the next team call)
             if (want > 1 ? static_cast<int>(share.size()) != want : share.empty())
               share.assign(static_cast<size_t>(want), 1.0 / want);
+            // The work is blocks x B (block, row) pairs in block-major order; members get contiguous
+            // ranges of them. With 8 rows or more the boundary may fall inside a block (its rows then
+            // split between two members: a finer split than whole blocks, whose share of the work
+            // can be too coarse to balance); with fewer, only between blocks.
+            const int64_t pairs = blocks * B, gran = B >= 8 ? 1 : B;
             std::vector<int64_t>& qb = ws.qb;  // workspace vectors: no allocation per call
             qb.assign(static_cast<size_t>(want) + 1, 0);
             {
               double cum = 0;
               for (int m = 0; m < want; ++m) {
                 cum += share[static_cast<size_t>(m)];
-                int64_t e = m == want - 1 ? blocks : static_cast<int64_t>(cum * static_cast<double>(blocks) + 0.5);
-                e = std::max(e, qb[static_cast<size_t>(m)] + 1);        // at least one block each
-                e = std::min(e, blocks - (want - 1 - m));                // leave one for each later member
+                int64_t e = m == want - 1 ? pairs : static_cast<int64_t>(cum * static_cast<double>(pairs / gran) + 0.5) * gran;
+                e = std::max(e, qb[static_cast<size_t>(m)] + gran);        // at least one block's worth each
+                e = std::min(e, pairs - (want - 1 - m) * gran);            // leave one for each later member
                 qb[static_cast<size_t>(m) + 1] = e;
               }
             }
@@ -708,8 +713,25 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             int used_team = 1;
             // (passed by reference: a std::function holding this closure would allocate on every call)
             auto member_steps = [&](int member, int team) {
-              const int64_t q0 = team == want ? qb[static_cast<size_t>(member)] : 0;
-              const int64_t q1 = team == want ? qb[static_cast<size_t>(member) + 1] : blocks;
+              const int64_t w0 = team == want ? qb[static_cast<size_t>(member)] : 0;
+              const int64_t w1 = team == want ? qb[static_cast<size_t>(member) + 1] : pairs;
+              // as up to three calls of the kernel: the rows of a first block shared with the previous
+              // member, whole blocks, the rows of a last block shared with the next
+              struct Piece {
+                int64_t q0, q1, r0, r1;
+              } pieces[3];
+              int npieces = 0;
+              {
+                const int64_t qs = w0 / B, rs = w0 % B, qe = w1 / B, re = w1 % B;
+                if (qs == qe) {
+                  pieces[npieces++] = {qs, qs + 1, rs, re};
+                } else {
+                  if (rs > 0) pieces[npieces++] = {qs, qs + 1, rs, B};
+                  if (qs + (rs > 0) < qe) pieces[npieces++] = {qs + (rs > 0), qe, 0, B};
+                  if (re > 0) pieces[npieces++] = {qe, qe + 1, 0, re};
+                }
+              }
+              const int64_t q0 = w0 / B, q1 = (w1 + B - 1) / B;
               if (member == 0) used_team = team;
               cpu::StepArgs st = sa;
               uint64_t reached = 0;
@@ -734,7 +756,14 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 const bool timed = team > 1 && (s & 7) == 0;
                 std::chrono::steady_clock::time_point t0;
                 if (timed) t0 = std::chrono::steady_clock::now();
-                K.rnn_step(st, q0, q1);
+                // (in the kernel's sweep direction of this step, see StepArgs::flip)
+                const bool down = ((s + st.flip) & 1) != 0;
+                for (int i = 0; i < npieces; ++i) {
+                  const Piece& pc = pieces[down ? npieces - 1 - i : i];
+                  st.row0 = pc.r0;
+                  st.row1 = pc.r1;
+                  K.rnn_step(st, pc.q0, pc.q1);
+                }
                 if (timed) mine += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 if (team > 1) barrier.wait(member, reached);
               }
@@ -745,7 +774,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               tn->record(use_team, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
                                        static_cast<double>(max_len));
             if (used_team == want && want > 1) {
-              // busy[m] becomes member m's speed (blocks per timed second), then the new shares
+              // busy[m] becomes member m's speed ((block, row) pairs per timed second), then the new shares
               double total = 0;
               bool ok = true;
               for (int m = 0; m < want; ++m) {

@@ -40,6 +40,7 @@ struct StepArgs {
   CellType cell = CellType::kLstm;
   bool relu = false;  // RNN: relu instead of tanh
   int64_t H = 0, B = 0;
+  int64_t row0 = 0, row1 = 0;         // the rows to run: [row0, row1), or all B when row1 is 0
   int64_t s = 0;                      // the step
   int64_t flip = 0;                   // blocks run in descending order when s + flip is odd
   const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state

@@ -265,10 +265,17 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
   V acc[M][NV];
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  bool split_k = false;
   if constexpr (M == 1) {
-    if (pq_x) step_acc1<NV>(a.Kx, a.x + b0 * a.Kx, pq_x, acc);
-    step_acc1<NV>(a.H, a.h + b0 * a.H, pq_h, acc);
-  } else {
+    // (only at batch 1: a row's sums must not depend on how many rows share its register block,
+    // which with a block's rows split between members varies from call to call)
+    split_k = a.B == 1;
+    if (split_k) {
+      if (pq_x) step_acc1<NV>(a.Kx, a.x + b0 * a.Kx, pq_x, acc);
+      step_acc1<NV>(a.H, a.h + b0 * a.H, pq_h, acc);
+    }
+  }
+  if (!split_k) {
     if (pq_x) step_acc<M, NV>(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x, acc);
     step_acc<M, NV>(a.H, a.h + b0 * a.H, a.H, pq_h, acc);
   }
@@ -297,9 +304,10 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
     const WT* pq_h = Ph + q * a.H * per_k;
     const WT* pq_x = Px ? Px + q * a.Kx * per_k : nullptr;
     // rows in nearly equal register blocks (64 rows at MR 6: 6 x 9 + 5 x 2, not 6 x 10 + 4)
-    const int64_t nblk = (a.B + MR - 1) / MR;
-    for (int64_t j = 0, b = 0; j < nblk; ++j) {
-      const int64_t e = a.B * (j + 1) / nblk;
+    const int64_t rb = a.row0, rn = (a.row1 > 0 ? a.row1 : a.B) - rb;
+    const int64_t nblk = (rn + MR - 1) / MR;
+    for (int64_t j = 0, b = rb; j < nblk; ++j) {
+      const int64_t e = rb + rn * (j + 1) / nblk;
       step_rows_upto<MR, NV>(static_cast<int>(e - b), a, q, b, pq_h, pq_x);
       b = e;
     }
