@@ -88,7 +88,8 @@ struct Rnn<T>::Workspace {
       // the first call warms the caches and wakes the pool (not measured); then the team is
       // measured eight times and one thread twice
       if (n_team < 8 || n_solo < 2) return n_team < 8;
-      // one thread only when clearly faster: a stalled team is many times slower, not a little
+      // one thread only when faster by more than a tenth (noise does not flip the choice; a
+      // stalled team is many times slower)
       const bool team_faster = 0.9 * best(team, n_team) <= best(solo, n_solo);
       const bool use_team = calls % retry == 0 ? !team_faster : team_faster;
       if (use_team && !team_faster) {
@@ -185,6 +186,7 @@ void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
 
 // (Closures go to the pool by std::ref: a std::function holding a closure with more than two
 // captures would allocate on every call.)
+
 // Products large enough to be worth splitting over the pool (about 100k multiply-adds: a parallel
 // region costs a few microseconds).
 constexpr int64_t kParallelWork = 100000;
@@ -746,8 +748,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 st.hnext = hb[(s + 1) & 1];
                 if (prefetch_state) {
                   // Just past the barrier, half of h sits in the other members' caches and the lines
-                  // this member writes next are shared with them: ask for all of those lines at once
-                  // (read, and write ownership), instead of one miss after another inside the product.
+                  // this member writes next are shared with them: ask for all of those lines at once,
+                  // instead of one miss after another inside the product (the next h's with a write
+                  // hint, which a baseline x86-64 build emits as a plain prefetch).
                   for (int64_t i = 0; i < B * H; i += 16) RNNX_PREFETCH_R(st.h + i);
                   for (int64_t b = 0; b < B; ++b)
                     for (int64_t u = u0; u < u1; u += 16) RNNX_PREFETCH_W(st.hnext + b * H + u);
