@@ -26,18 +26,28 @@ class ThreadPool {
   /// Runs fn(begin, end) over a partition of [0, n) into at most threads() contiguous chunks
   /// (chunk boundaries are multiples of `grain`, except the last). Returns when all are done.
   /// Exceptions thrown by fn are rethrown on the calling thread (the first one).
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  template <typename F>
+  void parallel_for(int64_t n, int64_t grain, F&& fn) {
+    parallel_for_fn(n, grain, std::function<void(int64_t, int64_t)>(std::ref(fn)));
+  }
 
   /// Runs fn(member, team) on `team` threads at once, each with its own member index (the caller is
   /// member 0), team = min(want, threads()); or on the caller alone (team 1) when another thread's
   /// region holds the pool. Unlike parallel_for's chunks, the members run concurrently, so they may
   /// wait for each other (TeamBarrier): a whole recurrent sequence runs as one region, each member
   /// keeping its own slice of the weights in its own cache from step to step.
-  void run_team(int want, const std::function<void(int member, int team)>& fn);
+  template <typename F>
+  void run_team(int want, F&& fn) {
+    run_team_fn(want, std::function<void(int, int)>(std::ref(fn)));
+  }
 
   ~ThreadPool();
 
  private:
+  // The callable goes in by reference (the templates above): a std::function holding a closure with
+  // more than a couple of captures would allocate on every call, and these run on the hot path.
+  void parallel_for_fn(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  void run_team_fn(int want, const std::function<void(int, int)>& fn);
   ThreadPool();
   struct Impl;
   Impl* impl_;

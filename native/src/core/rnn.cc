@@ -176,17 +176,6 @@ void transpose01(const T* src, T* dst, int64_t A, int64_t B, int64_t F) {
     for (int64_t b = 0; b < B; ++b) std::memcpy(dst + (b * A + a) * F, src + (a * B + b) * F, sizeof(T) * F);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define RNNX_PREFETCH_R(p) __builtin_prefetch((p), 0)
-#define RNNX_PREFETCH_W(p) __builtin_prefetch((p), 1)
-#else
-#define RNNX_PREFETCH_R(p) ((void)0)
-#define RNNX_PREFETCH_W(p) ((void)0)
-#endif
-
-// (Closures go to the pool by std::ref: a std::function holding a closure with more than two
-// captures would allocate on every call.)
-
 // Products large enough to be worth splitting over the pool (about 100k multiply-adds: a parallel
 // region costs a few microseconds).
 constexpr int64_t kParallelWork = 100000;
@@ -228,14 +217,12 @@ void gemm_p(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N, 
   if (!worth_parallel(M, N, Kd)) return run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, 0, panels);
   ThreadPool& pool = ThreadPool::global();
   if (M >= 64 * pool.threads()) {
-    auto rows = [&](int64_t b, int64_t e) {
+    pool.parallel_for(M, 16, [&](int64_t b, int64_t e) {
       run_panels(K, prec, e - b, N, Kd, A + b * lda, lda, Pf, P, C + b * ldc, ldc, acc, 0, panels);
-    };
-    pool.parallel_for(M, 16, std::ref(rows));
+    });
   } else {
     const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-    auto cols = [&](int64_t b, int64_t e) { run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, b, e); };
-    pool.parallel_for(panels, grain, std::ref(cols));
+    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) { run_panels(K, prec, M, N, Kd, A, lda, Pf, P, C, ldc, acc, b, e); });
   }
 }
 
@@ -253,11 +240,10 @@ void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N,
   }
   const int64_t panels = (N + K.nr - 1) / K.nr;
   const int64_t grain = std::max<int64_t>(1, 16 / K.nr);
-  auto cols = [&](int64_t b, int64_t e) {
+  pool.parallel_for(panels, grain, [&](int64_t b, int64_t e) {
     run_panels(K, prec, M, N, K1, A1, K1, P1.f.data(), P1, C1, N, false, b, e);
     run_panels(K, prec, M, N, K2, A2, K2, P2.f.data(), P2, C2, N, false, b, e);
-  };
-  pool.parallel_for(panels, grain, std::ref(cols));
+  });
 }
 
 // Writes one zero per page of a fresh output buffer (the caller's y is often memory the OS has not
@@ -320,10 +306,9 @@ template <typename F>
 void for_rows(int64_t B, int64_t work_per_row, F&& f) {
   ThreadPool& pool = ThreadPool::global();
   if (pool.threads() > 1 && B >= 2 && static_cast<double>(B) * static_cast<double>(work_per_row) >= 16384.0) {
-    auto rows = [&](int64_t b0, int64_t b1) {
+    pool.parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) f(b);
-    };
-    pool.parallel_for(B, 1, std::ref(rows));
+    });
   } else {
     for (int64_t b = 0; b < B; ++b) f(b);
   }
@@ -713,8 +698,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             std::vector<double>& busy = ws.busy;
             busy.assign(static_cast<size_t>(want), 0.0);
             int used_team = 1;
-            // (passed by reference: a std::function holding this closure would allocate on every call)
-            auto member_steps = [&](int member, int team) {
+            pool.run_team(want, [&](int member, int team) {
               const int64_t w0 = team == want ? qb[static_cast<size_t>(member)] : 0;
               const int64_t w1 = team == want ? qb[static_cast<size_t>(member) + 1] : pairs;
               // as up to three calls of the kernel: the rows of a first block shared with the previous
@@ -751,7 +735,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                   // this member writes next are shared with them: ask for all of those lines at once,
                   // instead of one miss after another inside the product (the next h's with a write
                   // hint, which a baseline x86-64 build emits as a plain prefetch).
-                  for (int64_t i = 0; i < B * H; i += 16) RNNX_PREFETCH_R(st.h + i);
+                  for (int64_t i = 0; i < B * H; i += 16) RNNX_PREFETCH(st.h + i);
                   for (int64_t b = 0; b < B; ++b)
                     for (int64_t u = u0; u < u1; u += 16) RNNX_PREFETCH_W(st.hnext + b * H + u);
                 }
@@ -759,8 +743,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 const bool timed = team > 1 && (s & 7) == 0;
                 std::chrono::steady_clock::time_point t0;
                 if (timed) t0 = std::chrono::steady_clock::now();
-                // (in the kernel's sweep direction of this step, see StepArgs::flip)
-                const bool down = ((s + st.flip) & 1) != 0;
+                const bool down = st.descending();  // (the kernel's sweep direction this step)
                 for (int i = 0; i < npieces; ++i) {
                   const Piece& pc = pieces[down ? npieces - 1 - i : i];
                   st.row0 = pc.r0;
@@ -771,8 +754,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 if (team > 1) barrier.wait(member, reached);
               }
               busy[static_cast<size_t>(member)] = mine;
-            };
-            pool.run_team(want, std::ref(member_steps));
+            });
             if (tn)
               tn->record(use_team, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
                                        static_cast<double>(max_len));
@@ -962,7 +944,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       if (same) {
         // already there
       } else if (worth_parallel(M, TB, 8)) {
-        ThreadPool::global().parallel_for(M, kTile, std::ref(tiles));
+        ThreadPool::global().parallel_for(M, kTile, tiles);
       } else {
         tiles(0, M);
       }
@@ -1046,7 +1028,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         const int want = P == 0 && B >= 2 && static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(R) >= 4.0 * kParallelWork
                              ? static_cast<int>(std::min<int64_t>(pool.threads(), B))
                              : 1;
-        auto member_steps = [&](int member, int team) {
+        pool.run_team(want, [&](int member, int team) {
           const int64_t r0 = B * member / team, r1 = B * (member + 1) / team, nr = r1 - r0;
           // the cell's backward for each of this member's rows (over the pool only with one member)
           auto rows = [&](auto&& f) {
@@ -1144,8 +1126,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + (b - r0) * GH, sizeof(T) * GH);
             }
           }
-        };
-        pool.run_team(want, std::ref(member_steps));
+        });
         if (a.dh0) std::memcpy(a.dh0 + idx * B * R, dh, sizeof(T) * B * R);
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 

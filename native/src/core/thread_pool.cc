@@ -167,7 +167,7 @@ void ThreadPool::set_threads(int n) {
 
 int ThreadPool::threads() const { return impl_->nthreads; }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for_fn(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   Impl& p = *impl_;
@@ -182,7 +182,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   p.dispatch(n, per, static_cast<int>((n + per - 1) / per), fn);
 }
 
-void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
+void ThreadPool::run_team_fn(int want, const std::function<void(int, int)>& fn) {
   Impl& p = *impl_;
   const int team = std::min(want, p.nthreads);
   if (team <= 1) {  // without holding the pool: work inside may still use it
@@ -196,8 +196,8 @@ void ThreadPool::run_team(int want, const std::function<void(int, int)>& fn) {
   }
   // One chunk per member. Every chunk gets its own thread: a member blocked in a barrier cannot take
   // a second chunk, and the pool has at least `team` threads, all free (the region lock is ours).
-  const std::function<void(int64_t, int64_t)> body = [&](int64_t b, int64_t) { fn(static_cast<int>(b), team); };
-  p.dispatch(team, 1, team, body);
+  auto body = [&](int64_t b, int64_t) { fn(static_cast<int>(b), team); };
+  p.dispatch(team, 1, team, std::function<void(int64_t, int64_t)>(std::ref(body)));
 }
 
 TeamBarrier::TeamBarrier(int n) : n_(n < 1 ? 1 : n) {

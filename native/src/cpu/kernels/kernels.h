@@ -14,6 +14,16 @@
 
 #include "rnnx/cell.h"
 
+// Cache prefetch hints (no-ops where the compiler has no builtin). The write hint becomes a plain
+// prefetch on builds whose target lacks PREFETCHW (baseline x86-64).
+#if defined(__GNUC__) || defined(__clang__)
+#define RNNX_PREFETCH(p) __builtin_prefetch((p), 0)
+#define RNNX_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#else
+#define RNNX_PREFETCH(p) ((void)0)
+#define RNNX_PREFETCH_W(p) ((void)0)
+#endif
+
 namespace rnnx::cpu {
 
 /// Activations and clip resolved for a kernel call (alpha/beta in the element type).
@@ -43,6 +53,7 @@ struct StepArgs {
   int64_t row0 = 0, row1 = 0;         // the rows to run: [row0, row1), or all B when row1 is 0
   int64_t s = 0;                      // the step
   int64_t flip = 0;                   // blocks run in descending order when s + flip is odd
+  bool descending() const { return ((s + flip) & 1) != 0; }
   const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state
   bool reverse = false;
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null

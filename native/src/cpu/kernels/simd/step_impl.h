@@ -136,22 +136,16 @@ inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) 
 
 inline V ld0(const float* p, int n) { return p ? ld(p, n) : V::zero(); }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define RNNX_PREFETCH(p) __builtin_prefetch(p)
-#else
-#define RNNX_PREFETCH(p) ((void)0)
-#endif
-
-// Requests the input projection a row will read at the next step (written by a GEMM before the
-// loop, so by now out in L3 or the other core's cache): loaded only at the end of the step, after
-// the product, its miss would otherwise stall the step that every member waits for.
-inline void prefetch_next_xw(const StepArgs& a, int64_t b, int64_t u0, int nv_gates) {
-  if (!a.xw) return;
-  const int64_t s1 = a.s + 1;
-  if (s1 >= a.lengths[b]) return;
-  const int64_t t1 = a.reverse ? a.lengths[b] - 1 - s1 : s1;
-  const float* p = a.xw + (t1 * a.B + b) * nv_gates * a.H + u0;
-  for (int g = 0; g < nv_gates; ++g) RNNX_PREFETCH(p + g * a.H);
+// Requests the input-projection lines that row b adds to block q's product at step s (a GEMM wrote
+// them before the step loop, so by now they are out in L3 or the other core's cache).
+inline void prefetch_xw_row(const StepArgs& a, int64_t s, int64_t q, int64_t b) {
+  if (!a.xw || (a.lengths && s >= a.lengths[b])) return;
+  const bool rnn = a.cell == CellType::kRnn;
+  const int gates = a.cell == CellType::kLstm ? 4 : a.cell == CellType::kGru ? 3 : 1;
+  const int64_t t = a.reverse ? a.lengths[b] - 1 - s : s;
+  const float* p = a.xw + (t * a.B + b) * gates * a.H + q * V::kWidth * (rnn ? 2 : 1);
+  for (int g = 0; g < gates; ++g) RNNX_PREFETCH(p + g * a.H);
+  if (rnn) RNNX_PREFETCH(p + V::kWidth);  // (an RNN block is two vectors)
 }
 
 // The cell update of block q for batch row b, from its accumulated recurrent (and input) products.
@@ -162,7 +156,10 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
   const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
   const int64_t row = t * a.B + b;
   const float* hp_row = a.h + b * H;
-  if (a.B <= 4) prefetch_next_xw(a, b, q * V::kWidth * (a.cell == CellType::kRnn ? 2 : 1), a.cell == CellType::kLstm ? 4 : a.cell == CellType::kGru ? 3 : 1);
+  // Small batches: the next step's lines, requested now and loaded only after the next product;
+  // fetched then, their miss would stall the step that every member waits for. (Larger batches
+  // request the current step's before each register block's product, in step_rows.)
+  if (a.B <= 4) prefetch_xw_row(a, a.s + 1, q, b);
   float* hn_row = a.hnext + b * H;
   if (a.cell == CellType::kRnn) {
     for (int part = 0; part < 2; ++part) {
@@ -242,26 +239,10 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
   }
 }
 
-// Requests the input-projection lines that rows [b0, b0 + m) of block q add after their product (a
-// GEMM wrote them before the step loop: by now out in L3), so that they arrive during the product
-// instead of stalling the cell update.
-inline void prefetch_xw(const StepArgs& a, int64_t q, int64_t b0, int m) {
-  if (!a.xw || a.B <= 4) return;  // (small batches prefetch the next step's at the end of this one)
-  const int gates = a.cell == CellType::kLstm ? 4 : a.cell == CellType::kGru ? 3 : 1;
-  const int64_t u0 = q * V::kWidth * (a.cell == CellType::kRnn ? 2 : 1);
-  for (int r = 0; r < m; ++r) {
-    const int64_t b = b0 + r;
-    if (a.lengths && a.s >= a.lengths[b]) continue;
-    const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
-    const float* p = a.xw + (t * a.B + b) * gates * a.H + u0;
-    for (int g = 0; g < gates; ++g) RNNX_PREFETCH(p + g * a.H);
-    if (a.cell == CellType::kRnn) RNNX_PREFETCH(p + V::kWidth);
-  }
-}
-
 template <int M, int NV, typename WT>
 inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
-  prefetch_xw(a, q, b0, M);
+  if (a.B > 4)
+    for (int r = 0; r < M; ++r) prefetch_xw_row(a, a.s, q, b0 + r);  // arriving during the product
   V acc[M][NV];
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
@@ -298,7 +279,7 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
   // Blocks run in alternating directions from step to step (and call to call): the blocks a step
   // ends with are still in cache when the next one starts with them. Weights a little larger than a
   // cache, swept cyclically, would miss on every line; swept back and forth, most of them hit.
-  const bool down = ((a.s + a.flip) & 1) != 0;
+  const bool down = a.descending();
   for (int64_t i = q0; i < q1; ++i) {
     const int64_t q = down ? q1 - 1 - (i - q0) : i;
     const WT* pq_h = Ph + q * a.H * per_k;
