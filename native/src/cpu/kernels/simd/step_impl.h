@@ -210,7 +210,7 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
     const V hv = V::mul(o, vtanh(cn));
     st(hn_row + u0, hv, n);
     if (a.y) st(a.y + row * a.ldy + u0, hv, n);
-  } else {  // GRU r, z, n with the reset applied after the recurrent product (linear_before_reset)
+  } else if constexpr (NV == 3) {  // GRU r, z, n with the reset applied after the recurrent product (linear_before_reset)
     const V hr = a.bias ? V::add(acc[0], ld(a.bias + u0, n)) : acc[0];
     const V hz = a.bias ? V::add(acc[1], ld(a.bias + H + u0, n)) : acc[1];
     const V hn = a.bias ? V::add(acc[2], ld(a.bias + 2 * H + u0, n)) : acc[2];
