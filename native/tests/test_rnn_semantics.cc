@@ -533,7 +533,10 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
   struct Shape {
     int64_t H, B, T;
   };
-  const Shape shapes[] = {{130, 1, 1}, {130, 1, 9}, {300, 1, 3}, {100, 7, 6}, {67, 13, 4}, {130, 9, 5}, {300, 9, 3}};
+  // (batch 1 over 64 steps or more: the input projection may be pipelined on a second thread, and
+  // the tuner switches between that and the team within a dozen calls; one has a shorter length)
+  const Shape shapes[] = {{130, 1, 1}, {130, 1, 9}, {300, 1, 3}, {100, 7, 6}, {67, 13, 4},
+                          {130, 9, 5}, {300, 9, 3}, {130, 1, 70}, {40, 1, 100}, {100, 1, 81}};
   for (int threads : {2, 3}) {
     rnnx::ThreadPool::global().set_threads(threads);
     for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})
@@ -545,7 +548,9 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
         std::vector<int32_t> lens;
         for (int64_t b = 0; b < sh.B; ++b) lens.push_back(static_cast<int32_t>(1 + (b * 5 + 3) % sh.T));
         if (sh.B > 1) lens[0] = static_cast<int32_t>(sh.T);
-        FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true, sh.B > 1 ? lens : std::vector<int32_t>{});
+        const bool short1 = sh.B == 1 && sh.T == 81;
+        if (short1) lens[0] = static_cast<int32_t>(sh.T - 7);
+        FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true, sh.B > 1 || short1 ? lens : std::vector<int32_t>{});
         in.x = round_f32(in.x);
         in.h0 = round_f32(in.h0);
         in.c0 = round_f32(in.c0);
@@ -560,7 +565,7 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
           auto rf = make_rnn<float>(cfg, w);
           FwdOut f = run_forward(*rf, in);
           // the split of blocks between threads adapts from call to call: results must not move
-          for (int rep = 0; rep < 4; ++rep) {
+          for (int rep = 0; rep < (sh.T >= 64 ? 14 : 4); ++rep) {
             FwdOut again = run_forward(*rf, in);
             CHECK_MSG(again.y == f.y && again.hn == f.hn && again.cn == f.cn,
                       "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B " << sh.B
@@ -638,7 +643,7 @@ TEST(rnn_semantics, forward_allocates_nothing_after_the_first_call) {
   };
   // a stream step (batch 1, one step), a sequence at batch 1, a batch; fused and general paths
   const Case cases[] = {{CellType::kLstm, 256, 256, 1, 1}, {CellType::kGru, 64, 128, 1, 40}, {CellType::kRnn, 32, 96, 9, 7},
-                        {CellType::kLstm, 48, 80, 5, 6}};
+                        {CellType::kLstm, 48, 80, 5, 6}, {CellType::kGru, 32, 128, 1, 100}};
   for (int threads : {1, 2}) {
     pool.set_threads(threads);
     for (const Case& c : cases)

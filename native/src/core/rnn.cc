@@ -14,12 +14,15 @@
 #include "rnnx/rnn.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 
 #include "../cpu/dispatch.h"
@@ -58,16 +61,21 @@ struct Rnn<T>::Workspace {
   std::vector<int64_t> qb;   // per call: the members' boundaries, in (block, row) pairs
   std::vector<int32_t> lens;  // per call: every row's length
   std::vector<double> busy;  // per call: each member's timed step seconds
-  // fused step: measured time per step with the team and alone, per (batch, single step): a team
-  // that waits on a member the OS has descheduled (a busy machine) is many times slower than one
-  // thread, and on some shapes two cores never pay for the handoff; calls follow the faster mode and
-  // retry the other now and then.
+  // fused step: measured time per step in two modes, per (batch, single step, kind): the team
+  // against one thread, the team against the pipe, or the pipe against one thread (`team` and
+  // `solo` below hold the first and the second). A team that waits on a member the OS has
+  // descheduled (a busy machine) is many times slower than one thread, on some shapes two cores
+  // never pay for the handoff, and a pipe cannot pay for waking a thread on a short call; calls
+  // follow the faster mode and retry the other now and then.
   struct Tune {
     int64_t B = -1;
     bool x = false;
-    // the last 8 times per step (seconds) of each mode; decisions compare their minimums: one call
-    // the OS interrupted does not count against a mode, while a team that stalls on every call (a
-    // member keeps losing its core) loses the choice within 8 calls
+    // the two modes compared: 0 team (A) or one thread (B); 1 team or pipe; 2 pipe or one thread
+    int kind = 0;
+    // the last 8 times per step (seconds) of each mode; decisions compare their medians: a few
+    // calls the OS interrupted do not count against a mode, a mode that is fast only now and then
+    // (a team across cores whose handoff latency varies) is not judged by its luckiest call, and a
+    // team that stalls on every call (a member keeps losing its core) loses the choice within 5
     double team[8] = {}, solo[8] = {};
     int n_team = 0, n_solo = 0;
     uint64_t calls = 0;
@@ -75,9 +83,16 @@ struct Rnn<T>::Workspace {
     int burst = 0;        // team calls still to come in a retry (three calls: the first wakes the pool, uncounted)
     bool retrying = false;
     bool cold = false;    // this call is not measured (the very first, or the first of a team burst)
-    static double best(const double* v, int n) { return *std::min_element(v, v + std::min(n, 8)); }
+    static double typical(const double* v, int n) {  // the (lower) median of the last 8
+      double t[8];
+      const int m = std::min(n, 8);
+      std::copy(v, v + m, t);
+      std::nth_element(t, t + (m - 1) / 2, t + m);
+      return t[(m - 1) / 2];
+    }
+    double margin() const { return kind == 1 ? 1.0 : 0.9; }
 
-    // Whether this call runs on the team.
+    // Whether this call runs in mode A (the team; with kind 2 the pipe), else B.
     bool choose() {
       ++calls;
       cold = calls == 1;
@@ -89,8 +104,8 @@ struct Rnn<T>::Workspace {
       // measured eight times and one thread twice
       if (n_team < 8 || n_solo < 2) return n_team < 8;
       // one thread only when faster by more than a tenth (noise does not flip the choice; a
-      // stalled team is many times slower)
-      const bool team_faster = 0.9 * best(team, n_team) <= best(solo, n_solo);
+      // stalled team is many times slower); between team and pipe (two threads either way), the faster
+      const bool team_faster = margin() * typical(team, n_team) <= typical(solo, n_solo);
       const bool use_team = calls % retry == 0 ? !team_faster : team_faster;
       if (use_team && !team_faster) {
         // a team retried after a run of single-thread calls finds the pool's threads asleep: it
@@ -112,8 +127,8 @@ struct Rnn<T>::Workspace {
       // the end of a retry (one single-thread call, or the last call of a team burst): if its mode
       // is clearly slower again, the next retry waits twice as long
       if (n_team >= 8 && n_solo >= 2 && (on_team ? retrying && burst == 0 : calls % retry == 0)) {
-        const double other = on_team ? best(solo, n_solo) : best(team, n_team);
-        const bool slower = on_team ? 0.9 * per_step > other : per_step > 0.9 * other;
+        const double other = on_team ? typical(solo, n_solo) : typical(team, n_team);
+        const bool slower = on_team ? margin() * per_step > other : per_step > margin() * other;
         retry = slower ? std::min<uint64_t>(retry * 2, 1024) : 16;
         retrying = false;
       }
@@ -121,6 +136,11 @@ struct Rnn<T>::Workspace {
   };
   std::vector<Tune> tune;
   uint64_t calls = 0;  // forward calls (the fused step's sweep direction alternates between them)
+  // pipelined input projection (fused step, batch 1): chunk c of this call is done when
+  // pipe_done[c] == pipe_gen (a new generation per region: nothing to clear)
+  std::unique_ptr<std::atomic<uint64_t>[]> pipe_done;
+  int64_t pipe_cap = 0;
+  uint64_t pipe_gen = 0;
   const void* packed_table = nullptr;
   uint64_t packed_version = 0;
   Precision packed_precision = Precision::kFloat32;
@@ -299,6 +319,24 @@ void ipack_mat(const cpu::KernelTable<T>& K, Precision prec, PackedMat<T>& dst, 
 // A step splits over the pool when it has at least this many multiply-adds (a barrier between two
 // cores costs a fraction of a microsecond; below this a single core is faster).
 constexpr double kStepParallelWork = 32768;
+
+// Batch 1 over at least this many steps may compute its input projection on a second thread, in
+// chunks of kPipeChunk steps, while the steps run (see the fused step in forward).
+constexpr int64_t kPipeMinSteps = 64;
+constexpr int64_t kPipeChunk = 16;
+
+// One turn of a wait loop: a pause hint, and after a while the core given away.
+inline void spin_pause(int i) {
+  if (i < 4000) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
 
 // Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
 // large batches); rows are independent.
@@ -581,12 +619,72 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           }
         }
 
-        // 1. input projection for all steps at once. A single step does it together with its
-        //    recurrent product: in the fused kernel (LSTM, RNN), or in one parallel region.
         const bool fused = fused_step && prec != Precision::kInt8;
         const bool fused_x = fused && TT == 1 && cell != CellType::kGru;
         const bool fused_first = !fused && TT == 1 && !(cell == CellType::kGru && !lbr);
-        if (fused_x) {
+
+        // The fused step's threads, chosen before the input projection: a team of members that
+        // meet at every step; or one thread for the steps, which at batch 1 over a long sequence
+        // has a second thread compute the input projection ahead of it (pipe) instead of before.
+        ThreadPool& pool = ThreadPool::global();
+        int want = 1;
+        bool use_team = false, pipe = false, pipe_ok = false, mode_a = false;
+        typename Workspace::Tune* tn = nullptr;
+        if (fused) {
+          const int64_t blocks = K.iblocks(static_cast<int>(G), H);
+          const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
+          want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
+          pipe_ok = !fused_x && B == 1 && max_len >= kPipeMinSteps && pool.threads() >= 2;
+          // the modes to choose from, measured by the tuner (Workspace::Tune::kind)
+          const int kind = want > 1 ? (pipe_ok ? 1 : 0) : (pipe_ok ? 2 : -1);
+          if (kind >= 0) {
+            for (auto& e : ws.tune)
+              if (e.B == B && e.x == fused_x && e.kind == kind) tn = &e;
+            if (!tn) {
+              if (ws.tune.size() >= 16) ws.tune.erase(ws.tune.begin());
+              ws.tune.emplace_back();
+              tn = &ws.tune.back();
+              tn->B = B;
+              tn->x = fused_x;
+              tn->kind = kind;
+            }
+            mode_a = tn->choose();
+            use_team = mode_a && kind != 2;
+            pipe = kind == 1 ? !mode_a : kind == 2 && mode_a;
+          }
+          if (!use_team) want = 1;
+        }
+        // the tuner times the whole call per step, projection included (the pipe hides it)
+        const auto tune_t0 = std::chrono::steady_clock::now();
+
+        // Where the pipe may run, the projection is computed in chunks of kPipeChunk steps whatever
+        // the mode (a row's sums depend on how the product groups rows; the same chunks give the
+        // same bits whichever mode the tuner picks): chunk c holds the rows of steps
+        // [c, c + 1) * kPipeChunk, counted from the end in reverse.
+        const int64_t len0 = lens[0];
+        const int64_t nchunks = pipe_ok ? (len0 + kPipeChunk - 1) / kPipeChunk : 0;
+        if (ws.pipe_cap < nchunks) {  // (sized whichever mode runs first: no allocation when the tuner switches)
+          ws.pipe_done.reset(new std::atomic<uint64_t>[static_cast<size_t>(nchunks)]);
+          for (int64_t c = 0; c < nchunks; ++c) ws.pipe_done[c].store(0, std::memory_order_relaxed);
+          ws.pipe_cap = nchunks;
+        }
+        auto proj_chunk = [&](int64_t c) {
+          const int64_t a0 = c * kPipeChunk, a1 = std::min(len0, a0 + kPipeChunk);
+          const int64_t r0 = d == 0 ? a0 : len0 - a1, r1 = d == 0 ? a1 : len0 - a0;
+          run_panels(K, prec, r1 - r0, GH, in, xin + r0 * in, in, pk.ih.f.data(), pk.ih, xw + r0 * GH, GH, false, 0,
+                     (GH + K.nr - 1) / K.nr);
+        };
+
+        // 1. input projection for all steps at once (or, pipe, in chunks ahead of the steps). A
+        //    single step does it together with its recurrent product: in the fused kernel (LSTM,
+        //    RNN), or in one parallel region.
+        if (pipe) {
+          // in the step loop's region, below
+        } else if (pipe_ok) {
+          pool.parallel_for(nchunks, 1, [&](int64_t b, int64_t e) {
+            for (int64_t c = b; c < e; ++c) proj_chunk(c);
+          });
+        } else if (fused_x) {
           if constexpr (std::is_same_v<T, float>) {
             auto& pkm = ws.packed[idx];
             if (pkm.ih_i.f.empty()) ipack_mat(K, precision_, pkm.ih_i, G, H, in, param(l, d, ParamKind::kWeightIh));
@@ -652,25 +750,21 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
             }
             const int64_t blocks = K.iblocks(static_cast<int>(G), H);
-            ThreadPool& pool = ThreadPool::global();
-            const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
-            int want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
-            typename Workspace::Tune* tn = nullptr;
-            bool use_team = want > 1;
-            if (want > 1) {
-              for (auto& e : ws.tune)
-                if (e.B == B && e.x == fused_x) tn = &e;
-              if (!tn) {
-                if (ws.tune.size() >= 16) ws.tune.erase(ws.tune.begin());
-                ws.tune.emplace_back();
-                tn = &ws.tune.back();
-                tn->B = B;
-                tn->x = fused_x;
-              }
-              use_team = tn->choose();
-              if (!use_team) want = 1;
-            }
-            const auto tune_t0 = std::chrono::steady_clock::now();
+            // pipe: a second thread computes the projection's chunks in order; the step thread waits
+            // for the one it needs, or computes it itself when nobody has claimed it yet (the
+            // first, and every one when the second thread never gets a core).
+            std::atomic<int64_t> pipe_next{0};
+            const uint64_t gen = pipe ? ++ws.pipe_gen : 0;
+            auto pipe_chunk = [&](int64_t c) {
+              proj_chunk(c);
+              ws.pipe_done[c].store(gen, std::memory_order_release);
+            };
+            auto pipe_need = [&](int64_t c) {
+              if (ws.pipe_done[c].load(std::memory_order_acquire) == gen) return;
+              int64_t expect = c;  // (claims go in order, so the next unclaimed chunk is c or later)
+              if (pipe_next.compare_exchange_strong(expect, c + 1, std::memory_order_acq_rel)) return pipe_chunk(c);
+              for (int i = 0; ws.pipe_done[c].load(std::memory_order_acquire) != gen; ++i) spin_pause(i);
+            };
             TeamBarrier barrier(want);
             // Blocks are split in proportion to each member's measured speed (cores of a shared or
             // virtual machine are often not equally fast, and every step waits for the slowest).
@@ -698,7 +792,12 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             std::vector<double>& busy = ws.busy;
             busy.assign(static_cast<size_t>(want), 0.0);
             int used_team = 1;
-            pool.run_team(want, [&](int member, int team) {
+            pool.run_team(pipe ? 2 : want, [&](int member, int members) {
+              if (pipe && member > 0) {
+                for (int64_t c; (c = pipe_next.fetch_add(1, std::memory_order_acq_rel)) < nchunks;) pipe_chunk(c);
+                return;
+              }
+              const int team = pipe ? 1 : members;  // the members that share the steps
               const int64_t w0 = team == want ? qb[static_cast<size_t>(member)] : 0;
               const int64_t w1 = team == want ? qb[static_cast<size_t>(member) + 1] : pairs;
               // as up to three calls of the kernel: the rows of a first block shared with the previous
@@ -727,6 +826,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               const int64_t u0 = std::min(H, q0 * bu), u1 = std::min(H, q1 * bu);
               const bool prefetch_state = team > 1 && B * H <= 4096;
               for (int64_t s = 0; s < max_len; ++s) {
+                if (pipe && s % kPipeChunk == 0) pipe_need(s / kPipeChunk);
                 st.s = s;
                 st.h = hb[s & 1];
                 st.hnext = hb[(s + 1) & 1];
@@ -756,7 +856,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               busy[static_cast<size_t>(member)] = mine;
             });
             if (tn)
-              tn->record(use_team, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
+              tn->record(mode_a, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
                                        static_cast<double>(max_len));
             if (used_team == want && want > 1) {
               // busy[m] becomes member m's speed ((block, row) pairs per timed second), then the new shares
