@@ -10,12 +10,19 @@
  * max |rnnx| ≤ 1e-4), then timed with tinybench (medians); a peer that disagrees is a 'mismatch' and
  * is not timed. Engines too slow for the whole sequence run a prefix (trials.mjs `prefix`) and are
  * scaled by T / prefix ('~').
+ *
+ * The engines fast enough for it are timed in interleaved rounds (ROUNDS slices of the budget each,
+ * in a rotating order; the median is taken over all of an engine's samples): this VM's speed drifts
+ * by 20-40 % over tens of seconds, and timing each engine in one block would hand each the phase it
+ * happened to fall in. The FMA peak of a throughput trial is measured in every round too (the best of
+ * those short tries, as CONFIGS.md defines the peak). Slow engines (tfjs cpu, some scalar runs) are
+ * timed afterwards, one at a time, and PyTorch runs in its own process as before.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { ALL, TRIALS, flopsOf } from './trials.mjs';
-import { TOLERANCE, budgetFor, measure, probe, relErrAll, uniform } from './lib/util.mjs';
+import { TOLERANCE, budgetFor, measure, median, probe, relErrAll, uniform } from './lib/util.mjs';
 import { fmaPeak, getBackendInfo, layerFrom, makeLayer, makeRnnxRunner, plainStateDict, setCpuIsa, setThreads } from './peers/rnnx.mjs';
 
 const { values: args } = parseArgs({
@@ -35,6 +42,8 @@ const { values: args } = parseArgs({
 
 const QUICK = args.quick;
 const BUDGET = Number(args.budget ?? (QUICK ? 300 : 1500)); // ms of samples per engine and trial
+const ROUNDS = QUICK ? 3 : 5; // interleaved timing rounds
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const CHECK_STEPS = 4;
 const log = (...a) => process.stderr.write(`[${args.group}] ${a.join(' ')}\n`);
 
@@ -52,16 +61,11 @@ function stepsFor(trial, engine) {
   return p && p < trial.T ? p : trial.T;
 }
 
-/** Checks a runner's outputs against the reference, then times it. */
-async function checkAndTime(name, runner, ref, opts) {
-  try {
-    return await checkAndTimeInner(name, runner, ref, opts);
-  } finally {
-    await runner.release?.();
-  }
-}
-
-async function checkAndTimeInner(name, runner, ref, { T, trial }) {
+/**
+ * Checks a runner's outputs against the reference and sizes one call. Returns the row entry (status
+ * 'pending' until timed, or 'mismatch') and, when it is to be timed, the timing job.
+ */
+async function checkOnly(name, runner, ref, { T, trial, enter }) {
   const t0 = performance.now();
   const got = await runner.check();
   let oneCall = performance.now() - t0;
@@ -69,14 +73,69 @@ async function checkAndTimeInner(name, runner, ref, { T, trial }) {
   const res = { relErr: err };
   if (!(err <= TOLERANCE)) {
     log(`${name}: MISMATCH rel err ${err.toExponential(2)} (worst: ${worst})`);
-    return { ...res, status: 'mismatch', worst };
+    await runner.release?.();
+    return { res: { ...res, status: 'mismatch', worst }, job: null };
   }
   // The check was the first call (compilations, allocations); one more call sizes the budget better.
   if (oneCall < 3000) oneCall = Math.min(oneCall, await probe(runner.call));
-  const m = await measure(name, runner.call, budgetFor(oneCall, BUDGET));
-  const scale = trial.T / T;
-  log(`${name}: ${m.medianMs.toFixed(4)} ms${scale !== 1 ? ` × ${trial.T}/${T} (prefix of ${T} steps)` : ''} (${m.samples} samples, rel err ${err.toExponential(1)})`);
-  return { ...res, status: 'ok', medianMs: m.medianMs * scale, measuredMs: m.medianMs, samples: m.samples, scaled: scale !== 1, steps: T };
+  return { res: { ...res, status: 'pending' }, job: { name, runner, T, trial, enter, oneCall, times: [] } };
+}
+
+/** Fills `res` from a job's samples (ms per call of its prefix). */
+function finish(job, res, times, samples) {
+  const scale = job.trial.T / job.T;
+  const ms = median(times);
+  log(`${job.name}: ${ms.toFixed(4)} ms${scale !== 1 ? ` × ${job.trial.T}/${job.T} (prefix of ${job.T} steps)` : ''} (${samples} samples, rel err ${res.relErr.toExponential(1)})`);
+  Object.assign(res, { status: 'ok', medianMs: ms * scale, measuredMs: ms, samples, scaled: scale !== 1, steps: job.T });
+}
+
+/**
+ * Times the checked jobs: those whose call fits in a round's slice in interleaved rounds (rotating order, a short pause between engines so that one engine's spinning threads do not
+ * run into the next one's samples), the rest one at a time. `results[name]` is each job's row entry.
+ * `perRound(round)` runs after each round (the FMA peak of a throughput trial).
+ */
+async function timeJobs(jobs, results, perRound) {
+  const slice = BUDGET / ROUNDS;
+  const inter = jobs.filter((j) => j.oneCall <= slice);
+  const alone = jobs.filter((j) => !inter.includes(j));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < inter.length; i++) {
+      const j = inter[(i + round) % inter.length];
+      try {
+        await j.enter?.();
+        const quick = j.oneCall * 10 <= slice;
+        const m = await measure(j.name, j.runner.call, {
+          time: slice,
+          iterations: quick ? 5 : 2,
+          warmup: true,
+          warmupTime: quick ? Math.min(100, slice / 3) : 0,
+          warmupIterations: quick ? 3 : 1,
+          retain: true,
+        });
+        j.times.push(...m.times);
+      } catch (e) {
+        log(`${j.name}: ERROR ${e?.stack ?? e}`);
+        j.error = String(e?.message ?? e).split('\n')[0];
+      }
+      await sleep(20);
+    }
+    await perRound?.(round);
+  }
+  for (const j of inter) {
+    if (j.error) results[j.name] = { ...results[j.name], status: 'error', error: j.error };
+    else finish(j, results[j.name], j.times, j.times.length);
+  }
+  for (const j of alone) {
+    try {
+      await j.enter?.();
+      const m = await measure(j.name, j.runner.call, budgetFor(j.oneCall, BUDGET));
+      finish(j, results[j.name], [m.medianMs], m.samples);
+    } catch (e) {
+      log(`${j.name}: ERROR ${e?.stack ?? e}`);
+      results[j.name] = { ...results[j.name], status: 'error', error: String(e?.message ?? e).split('\n')[0] };
+    }
+  }
+  for (const j of jobs) await j.runner.release?.();
 }
 
 async function guarded(name, fn) {
@@ -109,51 +168,39 @@ async function runTrial(trial, torch) {
   const refs = new Map();
   const R = row.results;
 
+  // Every engine is checked first (and keeps its runner); then the checked ones are timed together.
+  const jobs = [];
+  async function check(key, make, ref, { T: Tp = T, enter, extra } = {}) {
+    R[key] = await guarded(key, async () => {
+      await enter?.();
+      const runner = await make();
+      const { res, job } = await checkOnly(key, runner, ref, { T: Tp, trial, enter });
+      if (job) jobs.push(job);
+      return { ...res, ...extra };
+    });
+  }
+  const rnnxAt = (isa, threads) => () => {
+    setCpuIsa(isa);
+    setThreads(threads);
+  };
+
   // rnnx: default ISA and threads (the reference), 1 thread, scalar ISA.
-  setCpuIsa(DEFAULT_ISA);
-  setThreads(DEFAULT_THREADS);
-  R.rnnx = await guarded('rnnx', () => checkAndTime('rnnx', makeRnnxRunner(trial, layer, x, T), refFor(trial, layer, x, T, refs), { T, trial }));
-  R.rnnx.threads = DEFAULT_THREADS;
-  R.rnnx.isa = DEFAULT_ISA;
-  setThreads(1);
-  R['rnnx-1t'] = await guarded('rnnx-1t', () => checkAndTime('rnnx-1t', makeRnnxRunner(trial, layer, x, T), refFor(trial, layer, x, T, refs), { T, trial }));
-  setThreads(DEFAULT_THREADS);
+  const ref = refFor(trial, layer, x, T, refs);
+  await check('rnnx', () => makeRnnxRunner(trial, layer, x, T), ref, { enter: rnnxAt(DEFAULT_ISA, DEFAULT_THREADS), extra: { threads: DEFAULT_THREADS, isa: DEFAULT_ISA } });
+  await check('rnnx-1t', () => makeRnnxRunner(trial, layer, x, T), ref, { enter: rnnxAt(DEFAULT_ISA, 1) });
   if (DEFAULT_ISA !== 'scalar') {
     const Ts = stepsFor(trial, 'rnnx-scalar');
-    const ref = refFor(trial, layer, x, Ts, refs);
-    setCpuIsa('scalar');
-    R['rnnx-scalar'] = await guarded('rnnx-scalar', () => checkAndTime('rnnx-scalar', makeRnnxRunner(trial, layer, x, Ts), ref, { T: Ts, trial }));
-    setCpuIsa(DEFAULT_ISA);
+    const refS = refFor(trial, layer, x, Ts, refs);
+    await check('rnnx-scalar', () => makeRnnxRunner(trial, layer, x, Ts), refS, { T: Ts, enter: rnnxAt('scalar', DEFAULT_THREADS) });
   }
-
-  if (trial.reportFlops) {
-    // GFLOP/s as CONFIGS.md counts FLOPs, and the fraction of the FMA peak measured now at the same
-    // thread count (best of a few short tries).
-    for (const [key, threads] of [['rnnx', DEFAULT_THREADS], ['rnnx-1t', 1]]) {
-      const r = R[key];
-      if (r.status !== 'ok') continue;
-      r.gflops = row.flops / (r.medianMs * 1e6);
-      r.peakGflops = fmaPeak(threads);
-      r.peakThreads = threads;
-      if (r.peakGflops) r.fractionOfPeak = r.gflops / r.peakGflops;
-      log(`${key}: ${r.gflops.toFixed(1)} GFLOP/s; FMA peak at ${threads} thread(s): ${r.peakGflops ? r.peakGflops.toFixed(1) : 'n/a'}`);
-    }
-  }
+  rnnxAt(DEFAULT_ISA, DEFAULT_THREADS)();
 
   // GRU: tfjs knows only the reset-before variant; rnnx runs it too, on the same weights.
   let rb = null;
   if (cell === 'gru' && !args['no-tfjs']) {
     rb = layerFrom(trial, sd, { linearBeforeReset: false });
     const rbRefs = new Map();
-    R['rnnx-rb'] = await guarded('rnnx-rb', async () => {
-      const r = makeRnnxRunner(trial, rb, x, T);
-      const t0 = performance.now();
-      r.check();
-      const m = await measure('rnnx-rb', r.call, budgetFor(Math.min(performance.now() - t0, await probe(r.call)), BUDGET));
-      r.release();
-      log(`rnnx-rb (GRU reset-before): ${m.medianMs.toFixed(4)} ms`);
-      return { status: 'ok', medianMs: m.medianMs, samples: m.samples, steps: T };
-    });
+    await check('rnnx-rb', () => makeRnnxRunner(trial, rb, x, T), refFor(trial, rb, x, T, rbRefs), { enter: rnnxAt(DEFAULT_ISA, DEFAULT_THREADS) });
     row.rbRefs = rbRefs;
     row.rbRef = (Tp) => refFor(trial, rb, x, Tp, rbRefs);
   }
@@ -164,10 +211,7 @@ async function runTrial(trial, torch) {
   } else if (!args['no-ort']) {
     const { makeOrtRunner } = await import('./peers/onnx.mjs');
     for (const [key, threads] of [['ort-1t', 1], ['ort-all', ALL]]) {
-      R[key] = await guarded(key, async () => {
-        const r = await makeOrtRunner(trial, sd, x, threads);
-        return checkAndTime(key, streamAware(r, trial), refFor(trial, layer, x, T, refs), { T, trial });
-      });
+      await check(key, async () => streamAware(await makeOrtRunner(trial, sd, x, threads), trial), ref);
     }
   }
 
@@ -176,24 +220,62 @@ async function runTrial(trial, torch) {
     const { makeTfRunner, useBackend } = await import('./peers/tfjs.mjs');
     for (const backend of ['cpu', 'wasm']) {
       const key = `tfjs-${backend}`;
-      R[key] = await guarded(key, async () => {
-        const desc = await useBackend(backend);
-        const Tp = stepsFor(trial, key);
-        const tsd = rb ? plainStateDict(rb) : sd;
-        const ref = rb ? row.rbRef(Tp) : refFor(trial, layer, x, Tp, refs);
-        const r = await makeTfRunner(trial, tsd, x, Tp);
-        const res = await checkAndTime(key, streamAware(r, trial), ref, { T: Tp, trial });
-        res.backend = desc;
-        if (rb) res.vs = 'rnnx-rb';
-        return res;
-      });
+      const Tp = stepsFor(trial, key);
+      const tsd = rb ? plainStateDict(rb) : sd;
+      const tref = rb ? row.rbRef(Tp) : refFor(trial, layer, x, Tp, refs);
+      let desc = null;
+      // (the backend is switched before each of its slices: the other tfjs backend may run between)
+      const enter = () => useBackend(backend);
+      await check(key, async () => {
+        desc = await useBackend(backend);
+        return streamAware(await makeTfRunner(trial, tsd, x, Tp), trial);
+      }, tref, { T: Tp, enter, extra: rb ? { vs: 'rnnx-rb' } : {} });
+      if (R[key] && desc) R[key].backend = desc;
     }
   }
 
-  // PyTorch (optional).
+  // Timing: interleaved rounds; in every round a throughput trial's FMA peak (best of the tries) and
+  // PyTorch (its process times a round's share of the budget; its time is the median of the rounds').
+  const peaks = { rnnx: [], 'rnnx-1t': [] };
+  const torchRounds = [];
+  const perRound = async () => {
+    if (trial.reportFlops) {
+      peaks.rnnx.push(fmaPeak(DEFAULT_THREADS, 0.1, 1));
+      peaks['rnnx-1t'].push(fmaPeak(1, 0.1, 1));
+    }
+    if (torch?.peer && !torchRounds.some((r) => r.status === 'error')) {
+      torchRounds.push(await guarded('torch', () => torch.peer.run(trial, sd, x, { threads: [1, ALL], budgetMs: BUDGET / ROUNDS, checkSteps: CHECK_STEPS })));
+    }
+  };
+  await timeJobs(jobs, R, perRound);
+  rnnxAt(DEFAULT_ISA, DEFAULT_THREADS)();
+  if (trial.reportFlops) {
+    // GFLOP/s as CONFIGS.md counts FLOPs, and the fraction of the FMA peak measured in the same rounds
+    // at the same thread count.
+    for (const [key, threads] of [['rnnx', DEFAULT_THREADS], ['rnnx-1t', 1]]) {
+      const r = R[key];
+      if (r?.status !== 'ok') continue;
+      r.gflops = row.flops / (r.medianMs * 1e6);
+      const ps = peaks[key].filter((v) => Number.isFinite(v));
+      r.peakGflops = ps.length ? Math.max(...ps) : fmaPeak(threads);
+      r.peakThreads = threads;
+      if (r.peakGflops) r.fractionOfPeak = r.gflops / r.peakGflops;
+      log(`${key}: ${r.gflops.toFixed(1)} GFLOP/s; FMA peak at ${threads} thread(s): ${r.peakGflops ? r.peakGflops.toFixed(1) : 'n/a'}`);
+    }
+  }
+
+  // PyTorch (optional), from its rounds.
   if (torch && torch.peer) {
-    const res = await guarded('torch', () => torch.peer.run(trial, sd, x, { threads: [1, ALL], budgetMs: BUDGET, checkSteps: CHECK_STEPS }));
-    if (res.status === 'error') {
+    const failed = torchRounds.find((r) => r.status === 'error');
+    const res = failed ?? {
+      outputs: torchRounds[0]?.outputs,
+      times: Object.fromEntries(
+        ['1', String(ALL)].map((n) => [n, { medianMs: median(torchRounds.map((r) => r.times[n].medianMs)), samples: torchRounds.reduce((a, r) => a + r.times[n].samples, 0) }]),
+      ),
+    };
+    if (!failed && !torchRounds.length) {
+      R['torch-1t'] = R['torch-all'] = { status: 'error', error: 'no PyTorch round ran' };
+    } else if (res.status === 'error') {
       R['torch-1t'] = R['torch-all'] = res;
     } else {
       const ref = refFor(trial, layer, x, T, refs);

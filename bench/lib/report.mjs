@@ -65,7 +65,7 @@ export function markdown(doc) {
   lines.push(`- Node ${h.node}; rnnx ${h.rnnx.version}: ISA selected **${h.rnnx.cpu.selected}** (supported ${h.rnnx.cpu.supported.join(', ')}; compiled ${h.rnnx.cpu.compiled.join(', ')}), threads ${h.rnnx.threads}`);
   lines.push(`- FMA peak (rnnx \`_fmaPeak\`, ${h.rnnx.cpu.selected}): ${h.fmaPeak ? `${sig(h.fmaPeak['1'])} GFLOP/s 1 thread, ${sig(h.fmaPeak[String(h.rnnx.threads)])} GFLOP/s ${h.rnnx.threads} threads` : 'n/a (binding has no _fmaPeak)'}`);
   lines.push(`- peers: ${h.peers.join('; ')}`);
-  lines.push(`- medians per call (tinybench; PyTorch: perf_counter medians); \`~\` = scaled from a prefix of the sequence; every timed peer matched rnnx's output (max |Δ| / max |rnnx| ≤ 1e-4) first`);
+  lines.push(`- medians per call (tinybench; PyTorch: perf_counter medians, the median of its rounds' medians), each engine timed in interleaved rounds with the others of its config (slow engines alone, after them); \`~\` = scaled from a prefix of the sequence; every timed peer matched rnnx's output (max |Δ| / max |rnnx| ≤ 1e-4) first; C3's FMA peak is the best of short tries made in the same rounds`);
   lines.push('');
 
   const engines = ENGINES.filter((e) => rows.some((r) => r.results[e.id]));

@@ -53,14 +53,23 @@ export const TOLERANCE = 1e-4;
  * `time` (ms) and `iterations`: tinybench samples until both are reached. For slow functions pass
  * small values (iterations 1-3, time 0) to cap the cost.
  */
-export async function measure(name, fn, { time = 1000, iterations = 10, warmup = true, warmupTime = 200, warmupIterations = 3 } = {}) {
-  const bench = new Bench({ name, time, iterations, warmup, warmupTime, warmupIterations, throws: true });
+export async function measure(name, fn, { time = 1000, iterations = 10, warmup = true, warmupTime = 200, warmupIterations = 3, retain = false } = {}) {
+  const bench = new Bench({ name, time, iterations, warmup, warmupTime, warmupIterations, throws: true, retainSamples: retain });
   bench.add(name, fn);
   await bench.run();
   const task = bench.tasks[0];
   const r = task.result;
   if (r.state !== 'completed') throw new Error(`${name}: tinybench ended in state ${r.state}${r.error ? `: ${r.error.message}` : ''}`);
-  return { medianMs: r.latency.p50, meanMs: r.latency.mean, samples: r.latency.samplesCount ?? task.runs, rme: r.latency.rme };
+  const out = { medianMs: r.latency.p50, meanMs: r.latency.mean, samples: r.latency.samplesCount ?? task.runs, rme: r.latency.rme };
+  if (retain) out.times = Array.from(r.latency.samples ?? []);
+  return out;
+}
+
+/** The median of an array of numbers (not modified). */
+export function median(v) {
+  const s = [...v].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /** A rough cost of one call (ms), from a single run, to size the timing budget. */
