@@ -44,6 +44,8 @@ const QUICK = args.quick;
 const BUDGET = Number(args.budget ?? (QUICK ? 300 : 1500)); // ms of samples per engine and trial
 const ROUNDS = QUICK ? 3 : 5; // interleaved timing rounds
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ENGINE_PAUSE_MS = 50; // between engines in a round (onnxruntime's intra-op threads spin a while after a run)
+const TORCH_PAUSE_MS = 300; // after PyTorch's turn in a round
 const CHECK_STEPS = 4;
 const log = (...a) => process.stderr.write(`[${args.group}] ${a.join(' ')}\n`);
 
@@ -117,7 +119,7 @@ async function timeJobs(jobs, results, perRound) {
         log(`${j.name}: ERROR ${e?.stack ?? e}`);
         j.error = String(e?.message ?? e).split('\n')[0];
       }
-      await sleep(20);
+      await sleep(ENGINE_PAUSE_MS);
     }
     await perRound?.(round);
   }
@@ -245,6 +247,9 @@ async function runTrial(trial, torch) {
     }
     if (torch?.peer && !torchRounds.some((r) => r.status === 'error')) {
       torchRounds.push(await guarded('torch', () => torch.peer.run(trial, sd, x, { threads: [1, ALL], budgetMs: BUDGET / ROUNDS, checkSteps: CHECK_STEPS })));
+      // OpenBLAS's threads keep spinning for about 2^28 cycles after their last product before they
+      // sleep: the next round's first engine would share its cores with them
+      await sleep(TORCH_PAUSE_MS);
     }
   };
   await timeJobs(jobs, R, perRound);
