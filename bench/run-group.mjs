@@ -15,8 +15,10 @@
  * in a rotating order; the median is taken over all of an engine's samples): this VM's speed drifts
  * by 20-40 % over tens of seconds, and timing each engine in one block would hand each the phase it
  * happened to fall in. The FMA peak of a throughput trial is measured in every round too (the best of
- * those short tries, as CONFIGS.md defines the peak). Slow engines (tfjs cpu, some scalar runs) are
- * timed afterwards, one at a time, and PyTorch runs in its own process as before.
+ * those short tries, as CONFIGS.md defines the peak), and PyTorch (its own process) takes a turn in
+ * every round. Engines slower than a round's slice (some scalar runs) are timed after the rounds, one
+ * at a time. TensorFlow.js is checked and timed last, after every trial of the group (its checks leave
+ * a large JS heap whose garbage collections slowed the rnnx calls timed after them).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -87,7 +89,7 @@ async function checkOnly(name, runner, ref, { T, trial, enter }) {
 function finish(job, res, times, samples) {
   const scale = job.trial.T / job.T;
   const ms = median(times);
-  log(`${job.name}: ${ms.toFixed(4)} ms${scale !== 1 ? ` × ${job.trial.T}/${job.T} (prefix of ${job.T} steps)` : ''} (${samples} samples, rel err ${res.relErr.toExponential(1)})`);
+  log(`${job.trial.id} ${job.name}: ${ms.toFixed(4)} ms${scale !== 1 ? ` × ${job.trial.T}/${job.T} (prefix of ${job.T} steps)` : ''} (${samples} samples, rel err ${res.relErr.toExponential(1)})`);
   Object.assign(res, { status: 'ok', medianMs: ms * scale, measuredMs: ms, samples, scaled: scale !== 1, steps: job.T });
 }
 
@@ -116,7 +118,7 @@ async function timeJobs(jobs, results, perRound) {
         });
         j.times.push(...m.times);
       } catch (e) {
-        log(`${j.name}: ERROR ${e?.stack ?? e}`);
+        log(`${j.trial.id} ${j.name}: ERROR ${e?.stack ?? e}`);
         j.error = String(e?.message ?? e).split('\n')[0];
       }
       await sleep(ENGINE_PAUSE_MS);
@@ -217,25 +219,6 @@ async function runTrial(trial, torch) {
     }
   }
 
-  // TensorFlow.js, cpu and wasm backends (prefixes for the big trials).
-  if (!args['no-tfjs']) {
-    const { makeTfRunner, useBackend } = await import('./peers/tfjs.mjs');
-    for (const backend of ['cpu', 'wasm']) {
-      const key = `tfjs-${backend}`;
-      const Tp = stepsFor(trial, key);
-      const tsd = rb ? plainStateDict(rb) : sd;
-      const tref = rb ? row.rbRef(Tp) : refFor(trial, layer, x, Tp, refs);
-      let desc = null;
-      // (the backend is switched before each of its slices: the other tfjs backend may run between)
-      const enter = () => useBackend(backend);
-      await check(key, async () => {
-        desc = await useBackend(backend);
-        return streamAware(await makeTfRunner(trial, tsd, x, Tp), trial);
-      }, tref, { T: Tp, enter, extra: rb ? { vs: 'rnnx-rb' } : {} });
-      if (R[key] && desc) R[key].backend = desc;
-    }
-  }
-
   // Timing: interleaved rounds; in every round a throughput trial's FMA peak (best of the tries) and
   // PyTorch (its process times a round's share of the budget; its time is the median of the rounds').
   const peaks = { rnnx: [], 'rnnx-1t': [] };
@@ -252,7 +235,7 @@ async function runTrial(trial, torch) {
       await sleep(TORCH_PAUSE_MS);
     }
   };
-  await timeJobs(jobs, R, perRound);
+  await timeJobs(jobs.splice(0), R, perRound);
   rnnxAt(DEFAULT_ISA, DEFAULT_THREADS)();
   if (trial.reportFlops) {
     // GFLOP/s as CONFIGS.md counts FLOPs, and the fraction of the FMA peak measured in the same rounds
@@ -295,11 +278,42 @@ async function runTrial(trial, torch) {
     R['torch-1t'] = R['torch-all'] = { status: 'n/a', note: torch.why };
   }
 
-  delete row.rbRefs;
-  delete row.rbRef;
-  layer.dispose();
-  rb?.dispose();
-  return row;
+  const later = async () => {
+    // TensorFlow.js, cpu and wasm backends (prefixes for the big trials): checked and timed last, after
+    // every trial of the group has had its rounds (later(), below). A tfjs check (a training step on the
+    // cpu backend in particular) leaves a large JS heap behind, and rnnx calls timed after it paid for
+    // its garbage collections (C4 on two threads: 24 ms instead of 18).
+    if (args['no-tfjs']) return;
+    const { makeTfRunner, useBackend } = await import('./peers/tfjs.mjs');
+    for (const backend of ['cpu', 'wasm']) {
+      const key = `tfjs-${backend}`;
+      const Tp = stepsFor(trial, key);
+      const tsd = rb ? plainStateDict(rb) : sd;
+      const tref = rb ? row.rbRef(Tp) : refFor(trial, layer, x, Tp, refs);
+      let desc = null;
+      // (the backend is switched before each of its slices: the other tfjs backend may run between)
+      const enter = () => useBackend(backend);
+      await check(key, async () => {
+        desc = await useBackend(backend);
+        return streamAware(await makeTfRunner(trial, tsd, x, Tp), trial);
+      }, tref, { T: Tp, enter, extra: rb ? { vs: 'rnnx-rb' } : {} });
+      if (R[key] && desc) R[key].backend = desc;
+    }
+    await timeJobs(jobs.splice(0), R, null);
+  };
+  return {
+    row,
+    async later() {
+      try {
+        await later();
+      } finally {
+        delete row.rbRefs;
+        delete row.rbRef;
+        layer.dispose();
+        rb?.dispose();
+      }
+    },
+  };
 }
 
 /**
@@ -336,7 +350,13 @@ async function main() {
     torch = { peer: null, why: process.env.RNNX_BENCH_TORCH_WHY };
   }
   const rows = [];
-  for (const t of trials) rows.push(await runTrial(t, torch));
+  const laters = [];
+  for (const t of trials) {
+    const { row, later } = await runTrial(t, torch);
+    rows.push(row);
+    laters.push(later);
+  }
+  for (const later of laters) await later();
   const extra = {};
   if (torch?.info) extra.torch = torch.info;
   if (args.group === 'C2' && !args['no-brain'] && trials.length) {
