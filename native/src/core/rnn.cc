@@ -628,13 +628,14 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         // has a second thread compute the input projection ahead of it (pipe) instead of before.
         ThreadPool& pool = ThreadPool::global();
         int want = 1;
-        bool use_team = false, pipe = false, pipe_ok = false, mode_a = false;
+        bool use_team = false, pipe = false, pipe_ok = false, chunked = false, mode_a = false;
         typename Workspace::Tune* tn = nullptr;
         if (fused) {
           const int64_t blocks = K.iblocks(static_cast<int>(G), H);
           const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
           want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
-          pipe_ok = !fused_x && B == 1 && max_len >= kPipeMinSteps && pool.threads() >= 2;
+          chunked = !fused_x && B == 1 && max_len >= kPipeMinSteps;
+          pipe_ok = chunked && pool.threads() >= 2;
           // the modes to choose from, measured by the tuner (Workspace::Tune::kind)
           const int kind = want > 1 ? (pipe_ok ? 1 : 0) : (pipe_ok ? 2 : -1);
           if (kind >= 0) {
@@ -658,11 +659,12 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         const auto tune_t0 = std::chrono::steady_clock::now();
 
         // Where the pipe may run, the projection is computed in chunks of kPipeChunk steps whatever
-        // the mode (a row's sums depend on how the product groups rows; the same chunks give the
-        // same bits whichever mode the tuner picks): chunk c holds the rows of steps
-        // [c, c + 1) * kPipeChunk, counted from the end in reverse.
+        // the mode and the number of threads (a row's sums depend on how the product groups rows;
+        // the same chunks give the same bits whichever mode the tuner picks, on any number of
+        // threads): chunk c holds the rows of steps [c, c + 1) * kPipeChunk, counted from the end in
+        // reverse.
         const int64_t len0 = lens[0];
-        const int64_t nchunks = pipe_ok ? (len0 + kPipeChunk - 1) / kPipeChunk : 0;
+        const int64_t nchunks = chunked ? (len0 + kPipeChunk - 1) / kPipeChunk : 0;
         if (ws.pipe_cap < nchunks) {  // (sized whichever mode runs first: no allocation when the tuner switches)
           ws.pipe_done.reset(new std::atomic<uint64_t>[static_cast<size_t>(nchunks)]);
           for (int64_t c = 0; c < nchunks; ++c) ws.pipe_done[c].store(0, std::memory_order_relaxed);
@@ -680,7 +682,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         //    RNN), or in one parallel region.
         if (pipe) {
           // in the step loop's region, below
-        } else if (pipe_ok) {
+        } else if (chunked) {
           pool.parallel_for(nchunks, 1, [&](int64_t b, int64_t e) {
             for (int64_t c = b; c < e; ++c) proj_chunk(c);
           });
