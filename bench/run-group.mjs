@@ -94,9 +94,10 @@ function finish(job, res, times, samples) {
 }
 
 /**
- * Times the checked jobs: those whose call fits in a round's slice in interleaved rounds (rotating order, a short pause between engines so that one engine's spinning threads do not
- * run into the next one's samples), the rest one at a time. `results[name]` is each job's row entry.
- * `perRound(round)` runs after each round (the FMA peak of a throughput trial).
+ * Times the checked jobs: those whose call fits in a round's slice in interleaved rounds (rotating
+ * order, a pause between engines so that one engine's spinning threads do not run into the next one's
+ * samples), the rest one at a time afterwards. `results[name]` is each job's row entry. `perRound`
+ * runs at the end of every round (a throughput trial's FMA peak, PyTorch's turn).
  */
 async function timeJobs(jobs, results, perRound) {
   const slice = BUDGET / ROUNDS;
@@ -105,6 +106,7 @@ async function timeJobs(jobs, results, perRound) {
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < inter.length; i++) {
       const j = inter[(i + round) % inter.length];
+      if (j.error) continue;
       try {
         await j.enter?.();
         const quick = j.oneCall * 10 <= slice;
@@ -116,7 +118,7 @@ async function timeJobs(jobs, results, perRound) {
           warmupIterations: quick ? 3 : 1,
           retain: true,
         });
-        j.times.push(...m.times);
+        for (const t of m.times) j.times.push(t);
       } catch (e) {
         log(`${j.trial.id} ${j.name}: ERROR ${e?.stack ?? e}`);
         j.error = String(e?.message ?? e).split('\n')[0];
@@ -135,7 +137,7 @@ async function timeJobs(jobs, results, perRound) {
       const m = await measure(j.name, j.runner.call, budgetFor(j.oneCall, BUDGET));
       finish(j, results[j.name], [m.medianMs], m.samples);
     } catch (e) {
-      log(`${j.name}: ERROR ${e?.stack ?? e}`);
+      log(`${j.trial.id} ${j.name}: ERROR ${e?.stack ?? e}`);
       results[j.name] = { ...results[j.name], status: 'error', error: String(e?.message ?? e).split('\n')[0] };
     }
   }
