@@ -223,13 +223,11 @@ async function runTrial(trial, torch) {
 
   // Timing: interleaved rounds; in every round a throughput trial's FMA peak (best of the tries) and
   // PyTorch (its process times a round's share of the budget; its time is the median of the rounds').
-  const peaks = { rnnx: [], 'rnnx-1t': [] };
+  const peakAt = [['rnnx', DEFAULT_THREADS], ['rnnx-1t', 1]]; // the row entry and its thread count
+  const peaks = Object.fromEntries(peakAt.map(([key]) => [key, []]));
   const torchRounds = [];
   const perRound = async () => {
-    if (trial.reportFlops) {
-      peaks.rnnx.push(fmaPeak(DEFAULT_THREADS, 0.1, 1));
-      peaks['rnnx-1t'].push(fmaPeak(1, 0.1, 1));
-    }
+    if (trial.reportFlops) for (const [key, threads] of peakAt) peaks[key].push(fmaPeak(threads, 0.1, 1));
     if (torch?.peer && !torchRounds.some((r) => r.status === 'error')) {
       torchRounds.push(await guarded('torch', () => torch.peer.run(trial, sd, x, { threads: [1, ALL], budgetMs: BUDGET / ROUNDS, checkSteps: CHECK_STEPS })));
       // OpenBLAS's threads keep spinning for about 2^28 cycles after their last product before they
@@ -242,7 +240,7 @@ async function runTrial(trial, torch) {
   if (trial.reportFlops) {
     // GFLOP/s as CONFIGS.md counts FLOPs, and the fraction of the FMA peak measured in the same rounds
     // at the same thread count.
-    for (const [key, threads] of [['rnnx', DEFAULT_THREADS], ['rnnx-1t', 1]]) {
+    for (const [key, threads] of peakAt) {
       const r = R[key];
       if (r?.status !== 'ok') continue;
       r.gflops = row.flops / (r.medianMs * 1e6);

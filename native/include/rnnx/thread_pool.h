@@ -75,6 +75,11 @@ class TeamBarrier {
   int n_;
 };
 
+/// One turn of a wait loop: a pause hint for the first `spins` turns (cheap, and no sched_yield()
+/// system call in a microsecond-scale handoff), then the core given away (the thread waited for may
+/// have been descheduled and need it).
+void spin_wait_turn(int i, int spins = 4000);
+
 /// Threads to use by default: RNNX_THREADS if set (1..1024), else the hardware concurrency.
 int default_threads();
 

@@ -22,7 +22,6 @@
 #include <new>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <type_traits>
 
 #include "../cpu/dispatch.h"
@@ -325,19 +324,6 @@ constexpr double kStepParallelWork = 32768;
 constexpr int64_t kPipeMinSteps = 64;
 constexpr int64_t kPipeChunk = 16;
 
-// One turn of a wait loop: a pause hint, and after a while the core given away.
-inline void spin_pause(int i) {
-  if (i < 4000) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-  } else {
-    std::this_thread::yield();
-  }
-}
-
 // Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
 // large batches); rows are independent.
 template <typename F>
@@ -627,11 +613,11 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         // meet at every step; or one thread for the steps, which at batch 1 over a long sequence
         // has a second thread compute the input projection ahead of it (pipe) instead of before.
         ThreadPool& pool = ThreadPool::global();
+        const int64_t blocks = fused ? K.iblocks(static_cast<int>(G), H) : 0;  // of hidden units
         int want = 1;
         bool use_team = false, pipe = false, pipe_ok = false, chunked = false, mode_a = false;
         typename Workspace::Tune* tn = nullptr;
         if (fused) {
-          const int64_t blocks = K.iblocks(static_cast<int>(G), H);
           const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
           want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
           chunked = !fused_x && B == 1 && max_len >= kPipeMinSteps;
@@ -751,7 +737,6 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 sa.cst = td->c.data();
               }
             }
-            const int64_t blocks = K.iblocks(static_cast<int>(G), H);
             // pipe: a second thread computes the projection's chunks in order; the step thread waits
             // for the one it needs, or computes it itself when nobody has claimed it yet (the
             // first, and every one when the second thread never gets a core).
@@ -765,7 +750,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               if (ws.pipe_done[c].load(std::memory_order_acquire) == gen) return;
               int64_t expect = c;  // (claims go in order, so the next unclaimed chunk is c or later)
               if (pipe_next.compare_exchange_strong(expect, c + 1, std::memory_order_acq_rel)) return pipe_chunk(c);
-              for (int i = 0; ws.pipe_done[c].load(std::memory_order_acquire) != gen; ++i) spin_pause(i);
+              for (int i = 0; ws.pipe_done[c].load(std::memory_order_acquire) != gen; ++i) spin_wait_turn(i);
             };
             TeamBarrier barrier(want);
             // Blocks are split in proportion to each member's measured speed (cores of a shared or

@@ -117,12 +117,7 @@ struct ThreadPool::Impl {
     }
     cv.notify_all();
     run_chunks();
-    for (int i = 0; pending.load(std::memory_order_acquire) > 0; ++i) {
-      if (i < 20000)
-        cpu_relax();
-      else
-        std::this_thread::yield();  // a worker was descheduled: do not burn the core it needs
-    }
+    for (int i = 0; pending.load(std::memory_order_acquire) > 0; ++i) spin_wait_turn(i, 20000);
     if (error) std::rethrow_exception(error);
   }
 
@@ -200,6 +195,13 @@ void ThreadPool::run_team_fn(int want, const std::function<void(int, int)>& fn) 
   p.dispatch(team, 1, team, std::function<void(int64_t, int64_t)>(std::ref(body)));
 }
 
+void spin_wait_turn(int i, int spins) {
+  if (i < spins)
+    cpu_relax();
+  else
+    std::this_thread::yield();
+}
+
 TeamBarrier::TeamBarrier(int n) : n_(n < 1 ? 1 : n) {
   if (n_ > 4) heap_.reset(new Slot[static_cast<size_t>(n_)]);
   slots_ = heap_ ? heap_.get() : inline_;
@@ -213,12 +215,7 @@ void TeamBarrier::wait(int member, uint64_t& reached) {
     const std::atomic<uint64_t>& r = slots_[static_cast<size_t>(o)].reached;
     // spin about as long as a long step's imbalance, then give the core away: a partner the OS has
     // descheduled may need it
-    for (int i = 0; r.load(std::memory_order_acquire) < reached; ++i) {
-      if (i < 4000)
-        cpu_relax();
-      else
-        std::this_thread::yield();
-    }
+    for (int i = 0; r.load(std::memory_order_acquire) < reached; ++i) spin_wait_turn(i);
   }
 }
 
