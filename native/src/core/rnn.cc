@@ -324,6 +324,13 @@ constexpr double kStepParallelWork = 32768;
 constexpr int64_t kPipeMinSteps = 64;
 constexpr int64_t kPipeChunk = 16;
 
+// From this batch size on, a sequence's fused step also computes its input product (x * W_ih in
+// the same register blocks as h * W_hh) instead of reading an input projection computed before the
+// loop: that projection (T*B rows of G*H) goes out to memory and comes back a step at a time, which
+// cost C3 (batch 64) 6-10 % on this machine. At batch 1-2 the step streams its weights once per
+// row, and W_ih on top of W_hh would lengthen the serial chain; the projection is better done apart.
+constexpr int64_t kFuseInputMinBatch = 4;
+
 // Runs f(b) for every batch row, over the pool when the rows carry enough work (cell updates of
 // large batches); rows are independent.
 template <typename F>
@@ -555,7 +562,14 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     ensure_size(ws.hout, B * H);
     ensure_size(ws.hproj, B * std::max<int64_t>(P, 1));
     ensure_size(ws.rh, B * H);
-    ensure_size(ws.xw, TT * B * GH);
+    // Whether a direction's fused step computes its input product itself (kFuseInputMinBatch). In
+    // the reverse direction every row must then be at the same time step (no padding): its input
+    // rows are the step's rows of x.
+    const bool fused_any = fused_step && (tape || precision_ != Precision::kInt8);
+    auto fuse_input = [&](int64_t d) { return fused_any && (TT == 1 || (B >= kFuseInputMinBatch && (d == 0 || !padded))); };
+    bool need_xw = false;
+    for (int64_t d = 0; d < D; ++d) need_xw = need_xw || !fuse_input(d);
+    ensure_size(ws.xw, need_xw ? TT * B * GH : 0);
 
     for (int64_t l = 0; l < L; ++l) {
       const int64_t in = cfg_.layer_input_size(l);
@@ -606,7 +620,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         }
 
         const bool fused = fused_step && prec != Precision::kInt8;
-        const bool fused_x = fused && TT == 1 && cell != CellType::kGru;
+        const bool fused_x = fused && fuse_input(d);
         const bool fused_first = !fused && TT == 1 && !(cell == CellType::kGru && !lbr);
 
         // The fused step's threads, chosen before the input projection: a team of members that
@@ -815,6 +829,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               for (int64_t s = 0; s < max_len; ++s) {
                 if (pipe && s % kPipeChunk == 0) pipe_need(s / kPipeChunk);
                 st.s = s;
+                if (fused_x) st.x = xin + (d == 0 ? s : len0 - 1 - s) * B * in;  // (reverse: unpadded)
                 st.h = hb[s & 1];
                 st.hnext = hb[(s + 1) & 1];
                 if (prefetch_state) {

@@ -59,8 +59,9 @@ struct StepArgs {
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null
   const float* bias = nullptr;        // [G*H] or null: LSTM/RNN added to the pre-activation; GRU b_hh
   const float* bias_x = nullptr;      // [G*H] or null: GRU b_ih, added to the input terms
-  // Optional second product for this step (a single step: x * W_ih without a separate pass):
-  const float* x = nullptr;           // [B, Kx] rows b (not t*B+b)
+  // Optional second product for this step, x * W_ih in the same pass (no input projection written
+  // and read back; GRU: its n-gate part kept apart for the reset):
+  const float* x = nullptr;           // [B, Kx] this step's input rows b (not t*B+b)
   int64_t Kx = 0;
   const void* Px = nullptr;           // W_ih gate-interleaved
   const float* h = nullptr;           // [B, H] state entering the step

@@ -149,8 +149,10 @@ inline void prefetch_xw_row(const StepArgs& a, int64_t s, int64_t q, int64_t b) 
 }
 
 // The cell update of block q for batch row b, from its accumulated recurrent (and input) products.
+// xn: GRU with the input product in the kernel (StepArgs::x): that product's n-gate part, which
+// is kept out of acc (the reset multiplies only the recurrent part); null otherwise.
 template <int NV>
-inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV]) {
+inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV], const float* xn = nullptr) {
   const int64_t H = a.H;
   const bool active = !a.lengths || a.s < a.lengths[b];
   const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
@@ -215,7 +217,7 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
     const V hz = a.bias ? V::add(acc[1], ld(a.bias + H + u0, n)) : acc[1];
     const V hn = a.bias ? V::add(acc[2], ld(a.bias + 2 * H + u0, n)) : acc[2];
     V xr_ = ld0(xr ? xr + u0 : nullptr, n), xz_ = ld0(xr ? xr + H + u0 : nullptr, n);
-    V xn_ = ld0(xr ? xr + 2 * H + u0 : nullptr, n);
+    V xn_ = xn ? V::loadu(xn) : ld0(xr ? xr + 2 * H + u0 : nullptr, n);
     if (a.bias_x) {
       xr_ = V::add(xr_, ld(a.bias_x + u0, n));
       xz_ = V::add(xz_, ld(a.bias_x + H + u0, n));
@@ -246,21 +248,25 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
   V acc[M][NV];
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-  bool split_k = false;
-  if constexpr (M == 1) {
-    // (only at batch 1: a row's sums must not depend on how many rows share its register block,
-    // which with a block's rows split between members varies from call to call)
-    split_k = a.B == 1;
-    if (split_k) {
-      if (pq_x) step_acc1<NV>(a.Kx, a.x + b0 * a.Kx, pq_x, acc);
-      step_acc1<NV>(a.H, a.h + b0 * a.H, pq_h, acc);
-    }
+  alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
+  // One row at batch 1 splits K over partial sums (only then: a row's sums must not depend on how
+  // many rows share its register block, which with a block's rows split between members varies from
+  // call to call).
+  auto product = [&](int64_t K, const float* A, int64_t lda, const WT* P) {
+    if constexpr (M == 1)
+      if (a.B == 1) return step_acc1<NV>(K, A, P, acc);
+    step_acc<M, NV>(K, A, lda, P, acc);
+  };
+  if (pq_x) {
+    product(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x);
+    if constexpr (NV == 3)  // GRU: the input product's n-gate part is set aside for the reset
+      for (int r = 0; r < M; ++r) {
+        V::storeu(xn[r], acc[r][2]);
+        acc[r][2] = V::zero();
+      }
   }
-  if (!split_k) {
-    if (pq_x) step_acc<M, NV>(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x, acc);
-    step_acc<M, NV>(a.H, a.h + b0 * a.H, a.H, pq_h, acc);
-  }
-  for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r]);
+  product(a.H, a.h + b0 * a.H, a.H, pq_h);
+  for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && pq_x ? xn[r] : nullptr);
 }
 
 template <int M, int NV, typename WT>
