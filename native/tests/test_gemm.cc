@@ -28,16 +28,30 @@ using rnnx_test::usable_isas;
 
 namespace {
 
-enum class Op { kNT, kNN, kTN };
-const char* op_name(Op op) { return op == Op::kNT ? "gemm_nt" : op == Op::kNN ? "gemm_nn" : "gemm_tn"; }
+// kNTP / kNNP: gemm_nt_packed with B packed by pack_nt / pack_kn; kTNP: gemm_tn_packed (A given
+// transposed) with B packed by pack_kn. Packed products run as two calls on disjoint panel ranges.
+enum class Op { kNT, kNN, kTN, kNTP, kNNP, kTNP };
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kNT: return "gemm_nt";
+    case Op::kNN: return "gemm_nn";
+    case Op::kTN: return "gemm_tn";
+    case Op::kNTP: return "pack_nt+gemm_nt_packed";
+    case Op::kNNP: return "pack_kn+gemm_nt_packed";
+    case Op::kTNP: return "pack_kn+gemm_tn_packed";
+  }
+  return "?";
+}
+bool a_transposed(Op op) { return op == Op::kTN || op == Op::kTNP; }
+bool b_nk(Op op) { return op == Op::kNT || op == Op::kNTP; }
 
 struct Dims {
   int64_t rows, width;
 };
 
 // Operand shapes as the kernels read them (row-major, leading dimension >= width).
-Dims a_dims(Op op, int64_t M, int64_t K) { return op == Op::kTN ? Dims{K, M} : Dims{M, K}; }
-Dims b_dims(Op op, int64_t N, int64_t K) { return op == Op::kNT ? Dims{N, K} : Dims{K, N}; }
+Dims a_dims(Op op, int64_t M, int64_t K) { return a_transposed(op) ? Dims{K, M} : Dims{M, K}; }
+Dims b_dims(Op op, int64_t N, int64_t K) { return b_nk(op) ? Dims{N, K} : Dims{K, N}; }
 
 constexpr double kSentinel = 12345.25;
 
@@ -69,8 +83,8 @@ int run_case(const KernelTable<T>& tab, const std::string& label, Op op, int64_t
     for (int64_t j = 0; j < N; ++j)
       C.at(i, j) = acc ? static_cast<T>(rng.uniform()) : std::numeric_limits<T>::quiet_NaN();
 
-  auto a = [&](int64_t i, int64_t k) -> long double { return op == Op::kTN ? A.at(k, i) : A.at(i, k); };
-  auto b = [&](int64_t k, int64_t j) -> long double { return op == Op::kNT ? B.at(j, k) : B.at(k, j); };
+  auto a = [&](int64_t i, int64_t k) -> long double { return a_transposed(op) ? A.at(k, i) : A.at(i, k); };
+  auto b = [&](int64_t k, int64_t j) -> long double { return b_nk(op) ? B.at(j, k) : B.at(k, j); };
   std::vector<long double> ref(static_cast<std::size_t>(M * N)), mag(ref.size());
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -84,8 +98,17 @@ int run_case(const KernelTable<T>& tab, const std::string& label, Op op, int64_t
       mag[static_cast<std::size_t>(i * N + j)] = m;
     }
 
-  auto fn = op == Op::kNT ? tab.gemm_nt : op == Op::kNN ? tab.gemm_nn : tab.gemm_tn;
-  fn(M, N, K, A.buf.data(), A.ld, B.buf.data(), B.ld, C.buf.data(), C.ld, acc);
+  if (op == Op::kNT || op == Op::kNN || op == Op::kTN) {
+    auto fn = op == Op::kNT ? tab.gemm_nt : op == Op::kNN ? tab.gemm_nn : tab.gemm_tn;
+    fn(M, N, K, A.buf.data(), A.ld, B.buf.data(), B.ld, C.buf.data(), C.ld, acc);
+  } else {
+    GuardBuffer<T> P(static_cast<std::size_t>(tab.packed_size(N, K)));
+    (op == Op::kNTP ? tab.pack_nt : tab.pack_kn)(N, K, B.buf.data(), B.ld, P.data());
+    auto fn = op == Op::kTNP ? tab.gemm_tn_packed : tab.gemm_nt_packed;
+    const int64_t panels = (N + tab.nr - 1) / tab.nr, mid = panels / 2;
+    fn(M, N, K, A.buf.data(), A.ld, P.data(), C.buf.data(), C.ld, acc, mid, panels);
+    fn(M, N, K, A.buf.data(), A.ld, P.data(), C.buf.data(), C.ld, acc, 0, mid);
+  }
 
   const long double tol = 2.0L * (K + 2) * std::numeric_limits<T>::epsilon();
   int bad = 0;
@@ -117,49 +140,15 @@ int run_case(const KernelTable<T>& tab, const std::string& label, Op op, int64_t
   return bad;
 }
 
-// transpose: every element lands exactly (a copy, no arithmetic); the gaps of dst keep their sentinel.
-template <typename T>
-int transpose_case(const KernelTable<T>& tab, const std::string& label, int64_t rows, int64_t cols, int64_t pad, Rng& rng) {
-  Mat<T> S(Dims{rows, cols}, cols + pad);
-  Mat<T> D(Dims{cols, rows}, rows + 2 * pad);
-  S.randomize(rng);
-  D.buf.fill(static_cast<T>(kSentinel));
-  tab.transpose(rows, cols, S.buf.data(), S.ld, D.buf.data(), D.ld);
-  for (int64_t c = 0; c < cols; ++c) {
-    for (int64_t r = 0; r < rows; ++r)
-      if (!(D.at(c, r) == S.at(r, c))) {
-        rnnx_test::report(__FILE__, __LINE__,
-                          label + " transpose " + std::to_string(rows) + "x" + std::to_string(cols) + " pad=" +
-                              std::to_string(pad) + ": dst[" + std::to_string(c) + "," + std::to_string(r) + "] = " +
-                              rnnx_test::str(static_cast<double>(D.at(c, r))) + ", want " +
-                              rnnx_test::str(static_cast<double>(S.at(r, c))));
-        return 1;
-      }
-    for (int64_t r = rows; r < D.ld && c + 1 < cols; ++r)
-      if (!(D.at(c, r) == static_cast<T>(kSentinel))) {
-        rnnx_test::report(__FILE__, __LINE__, label + " transpose wrote into the gap after row " + std::to_string(c));
-        return 1;
-      }
-  }
-  return 0;
-}
-
 template <typename T>
 void check_table(const KernelTable<T>& tab, const std::string& label, uint64_t seed) {
-  REQUIRE(tab.gemm_nt && tab.gemm_nn && tab.gemm_tn && tab.transpose);
+  REQUIRE(tab.gemm_nt && tab.gemm_nn && tab.gemm_tn && tab.pack_nt && tab.pack_kn && tab.gemm_nt_packed &&
+          tab.gemm_tn_packed);
   Rng rng(seed);
-  {
-    // square register blocks of 4 and 8, 32-wide tiles, and the edges of each
-    const int64_t dims[] = {1, 3, 4, 7, 8, 9, 31, 32, 33, 70};
-    int tbad = 0;
-    for (int64_t r : dims)
-      for (int64_t c : dims)
-        for (int64_t pad : {0, 5}) tbad += transpose_case(tab, label, r, c, pad, rng);
-    CHECK_EQ(tbad, 0);
-  }
   const int64_t sizes[] = {1, 3, 7, 17, 33};
   int bad = 0;
-  for (Op op : {Op::kNT, Op::kNN, Op::kTN})
+  const Op ops[] = {Op::kNT, Op::kNN, Op::kTN, Op::kNTP, Op::kNNP, Op::kTNP};
+  for (Op op : ops)
     for (int64_t M : sizes)
       for (int64_t N : sizes)
         for (int64_t K : sizes)
@@ -170,7 +159,7 @@ void check_table(const KernelTable<T>& tab, const std::string& label, uint64_t s
             }
   // Larger shapes that cross the blocking of tuned kernels (multiples of 8/16 and one past).
   const int64_t big[][3] = {{64, 64, 64}, {65, 129, 67}, {128, 5, 300}, {1, 257, 130}, {200, 1, 64}, {16, 48, 1}};
-  for (Op op : {Op::kNT, Op::kNN, Op::kTN})
+  for (Op op : ops)
     for (const auto& s : big)
       for (int64_t pad : {0, 7})
         for (bool acc : {false, true}) {

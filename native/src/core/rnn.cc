@@ -145,8 +145,8 @@ struct Rnn<T>::Workspace {
   Precision packed_precision = Precision::kFloat32;
   const void* packed_bwd_table = nullptr;
   uint64_t packed_bwd_version = 0;
-  // backward scratch: transposed gate gradients and packed activations for the weight gradients
-  Buffer<T> gT, actp;
+  // backward scratch: packed activations for the weight gradients, partial bias sums
+  Buffer<T> actp, db;
 
   int64_t bytes() const {
     int64_t n = 0;
@@ -157,7 +157,7 @@ struct Rnn<T>::Workspace {
     for (const Packed& p : packed)
       n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes() + p.ih_t.bytes() + p.hh_t.bytes() + p.hn_t.bytes() +
            p.hr_t.bytes() + p.hh_i.bytes() + p.ih_i.bytes();
-    n += static_cast<int64_t>((gT.capacity() + actp.capacity()) * sizeof(T));
+    n += static_cast<int64_t>((actp.capacity() + db.capacity()) * sizeof(T));
     return n;
   }
 };
@@ -1028,31 +1028,26 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     const int64_t max_len = tape.max_len;
     ensure_packed(&K, true);
     const Precision f32 = Precision::kFloat32;
-    // dW (+)= G^T * Act over all T*B rows: G [TB, ld] (columns g0..g0+M) transposed into gT, Act
-    // [TB, N] packed as the [K, N] operand; one packed GEMM.
-    // (the last transposed G: LSTM and RNN take dW_ih and dW_hh from the same gate gradients)
-    const T* gt_of = nullptr;
-    int64_t gt_m = 0, gt_ld = 0;
+    // dW (+)= G^T * Act over all T*B rows: G [TB, ld] (columns g0..g0+M) read in place as the
+    // transposed left operand, Act [TB, N] packed as the [K, N] operand; one packed GEMM, its rows
+    // (of dW) split over the pool.
     auto weight_grad = [&](int64_t M, int64_t N, const T* G, int64_t ldg, const T* Act, int64_t ldact, T* dW) {
-      ensure_size(ws.gT, M * TB);
-      T* gt = ws.gT.data();
-      const bool same = gt_of == G && gt_m == M && gt_ld == ldg;
-      gt_of = G;
-      gt_m = M;
-      gt_ld = ldg;
-      // columns split over the pool in tiles of 32
-      constexpr int64_t kTile = 32;
-      auto tiles = [&](int64_t m_begin, int64_t m_end) { K.transpose(TB, m_end - m_begin, G + m_begin, ldg, gt + m_begin * TB, TB); };
-      if (same) {
-        // already there
-      } else if (worth_parallel(M, TB, 8)) {
-        ThreadPool::global().parallel_for(M, kTile, tiles);
-      } else {
-        tiles(0, M);
-      }
       ensure_size(ws.actp, K.packed_size(N, TB));
-      K.pack_kn(N, TB, Act, ldact, ws.actp.data());
-      gemm_p(K, f32, M, N, TB, gt, TB, ws.actp.data(), PackedMat<T>(), dW, N, true);
+      const T* Pk = ws.actp.data();
+      // (panels are independent: packed over the pool, a panel range per chunk)
+      const int64_t panels = (N + K.nr - 1) / K.nr;
+      auto pack = [&](int64_t p0, int64_t p1) {
+        const int64_t j0 = p0 * K.nr, j1 = std::min(N, p1 * K.nr);
+        K.pack_kn(j1 - j0, TB, Act + j0, ldact, ws.actp.data() + j0 * TB);
+      };
+      auto product = [&](int64_t m0, int64_t m1) { K.gemm_tn_packed(m1 - m0, N, TB, G + m0, ldg, Pk, dW + m0 * N, N, true, 0, panels); };
+      if (worth_parallel(M, N, TB)) {
+        ThreadPool::global().parallel_for(panels, 1, pack);
+        ThreadPool::global().parallel_for(M, 16, product);
+      } else {
+        pack(0, panels);
+        product(0, M);
+      }
     };
 
     if (!a.accumulate_dw) std::fill_n(a.dw, param_count(), T(0));
@@ -1062,15 +1057,14 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     const int64_t widest = std::max(I, OUT);
     ensure_size(ws.g[0], TB * widest);
     ensure_size(ws.g[1], TB * widest);
-    T* gout = ws.g[0].data();
-    if (a.gy) {
-      if (cfg_.batch_first)
-        transpose01(a.gy, gout, B, TT, OUT);
-      else
-        std::memcpy(gout, a.gy, sizeof(T) * TB * OUT);
-    } else {
-      std::fill_n(gout, TB * OUT, T(0));
-    }
+    // (read only: a time-major gy is used where it lies)
+    const T* gout = ws.g[0].data();
+    if (a.gy && !cfg_.batch_first)
+      gout = a.gy;
+    else if (a.gy)
+      transpose01(a.gy, ws.g[0].data(), B, TT, OUT);
+    else
+      std::fill_n(ws.g[0].data(), TB * OUT, T(0));
 
     ensure_size(ws.dh, B * R);
     ensure_size(ws.dc, B * H);
@@ -1089,7 +1083,6 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       const T* xin = l == 0 ? tape.x0.data() : tape.layer_out[l - 1].data();
 
       for (int64_t d = 0; d < D; ++d) {
-        gt_of = nullptr;  // a new direction: new gate gradients in the same buffer
         const int64_t idx = l * D + d;
         const typename Tape<T>::Dir& td = tape.dirs[idx];
         const typename Workspace::Packed& pk = ws.packed[idx];
@@ -1115,8 +1108,12 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         // rows of running steps are all written below; padded rows (if any) must hold zeros
         const bool padded = std::any_of(lens.begin(), lens.end(), [&](int32_t n) { return n < TT; });
         auto clear = [&](Buffer<T>& buf, int64_t n) { size_rows(buf, n, padded); };
-        clear(ws.dpre, TB * GH);
-        if (cell == CellType::kGru) clear(ws.dhh, TB * GH);
+        // Gate-gradient rows are ldp apart: an odd number of cache lines, so that the weight
+        // gradients, which read them down the columns, spread over every set of the L1 cache (a
+        // row of 4 KiB, as C4's 4 x 256 gates, put every line of a column in the same set).
+        const int64_t ldp = ((GH + 15) / 16 % 2 == 0 ? (GH + 15) / 16 + 1 : (GH + 15) / 16) * 16;
+        clear(ws.dpre, TB * ldp);
+        if (cell == CellType::kGru) clear(ws.dhh, TB * ldp);
         if (cell == CellType::kGru && !lbr) clear(ws.rhall, TB * H);
         T* dpre_all = ws.dpre.data();
         T* dhh_all = cell == CellType::kGru ? ws.dhh.data() : dpre_all;
@@ -1224,8 +1221,8 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               if (s >= lens[b]) continue;
               const int64_t row = t_of(s, b) * B + b;
               std::memcpy(dh + b * R, dhnew + (b - r0) * R, sizeof(T) * R);
-              std::memcpy(dpre_all + row * GH, dstep + (b - r0) * GH, sizeof(T) * GH);
-              if (cell == CellType::kGru) std::memcpy(dhh_all + row * GH, dhhstep + (b - r0) * GH, sizeof(T) * GH);
+              std::memcpy(dpre_all + row * ldp, dstep + (b - r0) * GH, sizeof(T) * GH);
+              if (cell == CellType::kGru) std::memcpy(dhh_all + row * ldp, dhhstep + (b - r0) * GH, sizeof(T) * GH);
             }
           }
         });
@@ -1233,14 +1230,14 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         if (a.dc0 && cell == CellType::kLstm) std::memcpy(a.dc0 + idx * B * H, dc, sizeof(T) * B * H);
 
         // weight gradients over all steps at once; padded rows hold zero gradients
-        weight_grad(GH, in, dpre_all, GH, xin, in, dWih);
-        gemm_w(K, f32, TB, in, GH, dpre_all, GH, pk.ih_t, gx, in, d > 0);
+        weight_grad(GH, in, dpre_all, ldp, xin, in, dWih);
+        gemm_w(K, f32, TB, in, GH, dpre_all, ldp, pk.ih_t, gx, in, d > 0);
         const T* hprev = td.hprev.data();
         if (cell == CellType::kGru && !lbr) {
-          weight_grad(2 * H, H, dhh_all, GH, hprev, H, dWhh);
-          weight_grad(H, H, dhh_all + 2 * H, GH, ws.rhall.data(), H, dWhh + 2 * H * H);
+          weight_grad(2 * H, H, dhh_all, ldp, hprev, H, dWhh);
+          weight_grad(H, H, dhh_all + 2 * H, ldp, ws.rhall.data(), H, dWhh + 2 * H * H);
         } else {
-          weight_grad(GH, R, dhh_all, GH, hprev, R, dWhh);
+          weight_grad(GH, R, dhh_all, ldp, hprev, R, dWhh);
         }
         if (cp.peep) {
           // peephole gradients: dP_i = sum dpre_i * c_prev, dP_f = sum dpre_f * c_prev, dP_o = sum dpre_o * c
@@ -1248,7 +1245,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
           const T* cprev = td.cprev.data();
           const T* cc = td.c.data();
           for (int64_t row = 0; row < TB; ++row) {
-            const T* dp = dpre_all + row * GH;
+            const T* dp = dpre_all + row * ldp;
             const T* cpr = cprev + row * H;
             const T* cr = cc + row * H;
             for (int64_t j = 0; j < H; ++j) {
@@ -1259,13 +1256,34 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
           }
         }
         if (dbih) {
-          for (int64_t row = 0; row < TB; ++row) {
-            const T* dp = dpre_all + row * GH;
-            const T* dq = dhh_all + row * GH;
-            for (int64_t k = 0; k < GH; ++k) {
-              dbih[k] += dp[k];
-              dbhh[k] += dq[k];
+          // column sums: rows split over the pool, each part summed into its own row of ws.db, the
+          // parts then added in order (the same sums on any number of threads: parts are fixed).
+          // LSTM and RNN have one set of gate gradients for both biases (summed once).
+          const bool one = dhh_all == dpre_all;
+          constexpr int64_t kParts = 4;
+          ensure_size(ws.db, kParts * 2 * GH);
+          auto part = [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1; ++p) {
+              T* db = ws.db.data() + p * 2 * GH;
+              std::fill_n(db, (one ? 1 : 2) * GH, T(0));
+              for (int64_t row = TB * p / kParts; row < TB * (p + 1) / kParts; ++row) {
+                const T* dp = dpre_all + row * ldp;
+                for (int64_t k = 0; k < GH; ++k) db[k] += dp[k];
+                if (!one) {
+                  const T* dq = dhh_all + row * ldp;
+                  for (int64_t k = 0; k < GH; ++k) db[GH + k] += dq[k];
+                }
+              }
             }
+          };
+          if (worth_parallel(TB, GH, 1))
+            ThreadPool::global().parallel_for(kParts, 1, part);
+          else
+            part(0, kParts);
+          for (int64_t p = 0; p < kParts; ++p) {
+            const T* db = ws.db.data() + p * 2 * GH;
+            for (int64_t k = 0; k < GH; ++k) dbih[k] += db[k];
+            for (int64_t k = 0; k < GH; ++k) dbhh[k] += db[(one ? 0 : GH) + k];
           }
         }
       }

@@ -96,6 +96,10 @@ struct KernelTable {
   // Disjoint panel ranges may run on different threads.
   void (*gemm_nt_packed)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc,
                          bool acc, int64_t p0, int64_t p1);
+  // The same with A stored transposed, [K, M] (ld lda): the weight gradients' G^T * X without
+  // transposing the gate gradients G first.
+  void (*gemm_tn_packed)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc,
+                         bool acc, int64_t p0, int64_t p1);
 
   // Reduced-precision packed weights (inference only; float32 tables): the same panel layout as
   // pack_nt with bf16 values (round to nearest even), or int8 values with one float scale per row of
@@ -106,10 +110,6 @@ struct KernelTable {
   void (*pack_nt_i8)(int64_t N, int64_t K, const T* B, int64_t ldb, int8_t* P, float* scales);
   void (*gemm_nt_i8)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const int8_t* P, const float* scales, T* C,
                      int64_t ldc, bool acc, int64_t p0, int64_t p1);
-
-  // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (the backward's gate gradients
-  // turned into the left operand of the weight-gradient product).
-  void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
 
   // C[M,N] = (acc ? C : 0) + A[M,K] * B[K,N]
   void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,

@@ -29,9 +29,9 @@ void pack_nt(int64_t, int64_t, const T*, int64_t, T*);
 template <typename T>
 void pack_kn(int64_t, int64_t, const T*, int64_t, T*);
 template <typename T>
-void transpose(int64_t, int64_t, const T*, int64_t, T*, int64_t);
-template <typename T>
 void gemm_nt_packed(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool, int64_t, int64_t);
+template <typename T>
+void gemm_tn_packed(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool, int64_t, int64_t);
 
 namespace {
 
@@ -226,8 +226,8 @@ KernelTable<T> make_table() {
   t.packed_size = &packed_size<T>;
   t.pack_nt = &pack_nt<T>;
   t.pack_kn = &pack_kn<T>;
-  t.transpose = &transpose<T>;
   t.gemm_nt_packed = &gemm_nt_packed<T>;
+  t.gemm_tn_packed = &gemm_tn_packed<T>;
   t.lstm_fwd = &lstm_fwd<T>;
   t.lstm_hout = &lstm_hout<T>;
   t.lstm_bwd = &lstm_bwd<T>;

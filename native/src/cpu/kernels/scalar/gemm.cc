@@ -78,26 +78,23 @@ void pack_kn(int64_t N, int64_t K, const T* B, int64_t ldb, T* P) {
     for (int64_t k = 0; k < K; ++k) P[j * K + k] = B[k * ldb + j];
 }
 
-// In 32 x 32 tiles: a row-by-row transpose writes with a stride of ldd and misses the cache on
-// nearly every store.
-template <typename T>
-void transpose(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd) {
-  constexpr int64_t kTile = 32;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const int64_t r1 = std::min(rows, r0 + kTile);
-    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      const int64_t c1 = std::min(cols, c0 + kTile);
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
-    }
-  }
-}
-
 template <typename T>
 void gemm_nt_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc, bool acc,
                     int64_t p0, int64_t p1) {
   (void)N;
   gemm_nt<T>(M, p1 - p0, K, A, lda, P + p0 * K, K, C + p0, ldc, acc);
+}
+
+template <typename T>
+void gemm_tn_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* P, T* C, int64_t ldc, bool acc,
+                    int64_t p0, int64_t p1) {
+  (void)N;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = p0; j < p1; ++j) {
+      T s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[k * lda + i] * P[j * K + k];
+      C[i * ldc + j] = acc ? C[i * ldc + j] + s : s;
+    }
 }
 
 // ---- reduced precision (float tables only) ----
@@ -162,12 +159,12 @@ template int64_t packed_size<float>(int64_t, int64_t);
 template int64_t packed_size<double>(int64_t, int64_t);
 template void pack_nt<float>(int64_t, int64_t, const float*, int64_t, float*);
 template void pack_kn<float>(int64_t, int64_t, const float*, int64_t, float*);
-template void transpose<float>(int64_t, int64_t, const float*, int64_t, float*, int64_t);
-template void transpose<double>(int64_t, int64_t, const double*, int64_t, double*, int64_t);
 template void pack_kn<double>(int64_t, int64_t, const double*, int64_t, double*);
 template void pack_nt<double>(int64_t, int64_t, const double*, int64_t, double*);
 template void gemm_nt_packed<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, int64_t, int64_t);
 template void gemm_nt_packed<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, double*, int64_t, bool, int64_t, int64_t);
+template void gemm_tn_packed<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, int64_t, int64_t);
+template void gemm_tn_packed<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, double*, int64_t, bool, int64_t, int64_t);
 
 template void gemm_nt<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
 template void gemm_nt<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t, double*, int64_t, bool);

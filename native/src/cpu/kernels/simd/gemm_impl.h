@@ -52,9 +52,16 @@ inline V loadw(const float* p) { return V::loadu(p); }
 inline V loadw(const uint16_t* p) { return V::load_bf16(p); }
 inline V loadw(const int8_t* p) { return V::load_i8(p); }
 
+// A's element (row r, k) of a block: A row-major [M, K] (ld lda), or with AT stored transposed,
+// [K, M] (the backward's gate gradients as the left operand of a weight gradient, read in place).
+template <bool AT>
+inline float a_at(const float* A, int64_t lda, int r, int64_t k) {
+  return AT ? A[k * lda + r] : A[r * lda + k];
+}
+
 // C block [R rows x nc cols] (+)= A block [R x kc] * panel slice [kc x NR] (times the per-column
 // scales `sc` when given); nc <= NR.
-template <int R, typename W>
+template <int R, bool AT, typename W>
 inline void micro(int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C, int64_t ldc, int nc,
                   bool acc) {
   V c0[R], c1[R];
@@ -66,7 +73,7 @@ inline void micro(int64_t kc, const float* A, int64_t lda, const W* Bp, const fl
     const V b0 = loadw(Bp + k * kNR);
     const V b1 = loadw(Bp + k * kNR + V::kWidth);
     for (int r = 0; r < R; ++r) {
-      const V a = V::set1(A[r * lda + k]);
+      const V a = V::set1(a_at<AT>(A, lda, r, k));
       c0[r] = V::fmadd(a, b0, c0[r]);
       c1[r] = V::fmadd(a, b1, c1[r]);
     }
@@ -104,7 +111,7 @@ inline void micro(int64_t kc, const float* A, int64_t lda, const W* Bp, const fl
 // general kernel (2 per row against FMA latency x throughput of about 8), so K is split over four
 // interleaved partial sums per output vector, added at the end. This is the GEMV that streams the
 // recurrent weights once per step.
-template <int R, typename W>
+template <int R, bool AT, typename W>
 inline void micro_small(int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C, int64_t ldc, int nc,
                         bool acc) {
   static_assert(R == 1 || R == 2, "micro_small is for one or two rows");
@@ -117,7 +124,7 @@ inline void micro_small(int64_t kc, const float* A, int64_t lda, const W* Bp, co
       const V b0 = loadw(Bp + (k + q) * kNR);
       const V b1 = loadw(Bp + (k + q) * kNR + V::kWidth);
       for (int r = 0; r < R; ++r) {
-        const V a = V::set1(A[r * lda + k + q]);
+        const V a = V::set1(a_at<AT>(A, lda, r, k + q));
         c[r][q][0] = V::fmadd(a, b0, c[r][q][0]);
         c[r][q][1] = V::fmadd(a, b1, c[r][q][1]);
       }
@@ -127,7 +134,7 @@ inline void micro_small(int64_t kc, const float* A, int64_t lda, const W* Bp, co
     const V b0 = loadw(Bp + k * kNR);
     const V b1 = loadw(Bp + k * kNR + V::kWidth);
     for (int r = 0; r < R; ++r) {
-      const V a = V::set1(A[r * lda + k]);
+      const V a = V::set1(a_at<AT>(A, lda, r, k));
       c[r][0][0] = V::fmadd(a, b0, c[r][0][0]);
       c[r][0][1] = V::fmadd(a, b1, c[r][0][1]);
     }
@@ -165,27 +172,28 @@ inline void micro_small(int64_t kc, const float* A, int64_t lda, const W* Bp, co
   }
 }
 
-template <typename W>
+template <bool AT, typename W>
 inline void micro_rows(int rows, int64_t kc, const float* A, int64_t lda, const W* Bp, const float* sc, float* C,
                        int64_t ldc, int nc, bool acc) {
   switch (rows) {
-    case 1: micro_small<1>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 2: micro_small<2>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 3: micro<3>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 4: micro<4>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 5: micro<5>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 6: micro<6>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 1: micro_small<1, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 2: micro_small<2, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 3: micro<3, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 4: micro<4, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 5: micro<5, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 6: micro<6, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
 #if defined(__AVX512F__) || defined(__ARM_NEON) || defined(__aarch64__)
-    case 7: micro<7>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
-    case 8: micro<8>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 7: micro<7, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
+    case 8: micro<8, AT>(kc, A, lda, Bp, sc, C, ldc, nc, acc); break;
 #endif
     default: break;
   }
 }
 
-// Panels [p_begin, p_end) of C's columns, all rows. Thread-safe for disjoint panel ranges.
+// Panels [p_begin, p_end) of C's columns, all rows (A transposed when AT, see a_at). Thread-safe
+// for disjoint panel ranges.
 // With scales (int8), K is not blocked: the scale applies to the whole sum.
-template <typename W>
+template <typename W, bool AT = false>
 inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const W* P, const float* scales,
                         float* C, int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
   const int64_t KC = scales ? K : kKC;
@@ -205,12 +213,11 @@ inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t
           const int nc = static_cast<int>(std::min<int64_t>(kNR, N - j0));
           const W* Bp = P + p * kNR * K + k0 * kNR;
           const float* sc = scales ? scales + j0 : nullptr;
+          auto a_blk = [&](int64_t i) { return AT ? A + k0 * lda + (i0 + i) : A + (i0 + i) * lda + k0; };
           int64_t i = 0;
-          for (; i + kMR <= mc; i += kMR)
-            micro<kMR>(kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
+          for (; i + kMR <= mc; i += kMR) micro<kMR, AT>(kc, a_blk(i), lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
           if (i < mc)
-            micro_rows(static_cast<int>(mc - i), kc, A + (i0 + i) * lda + k0, lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc,
-                       a);
+            micro_rows<AT>(static_cast<int>(mc - i), kc, a_blk(i), lda, Bp, sc, C + (i0 + i) * ldc + j0, ldc, nc, a);
         }
       }
     }
@@ -220,6 +227,12 @@ inline void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t
 inline void gemm_nt_packed_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* P, float* C,
                                 int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
   gemm_panels<float>(M, N, K, A, lda, P, nullptr, C, ldc, acc, p_begin, p_end);
+}
+
+// The same with A given transposed, [K, M] (ld lda): C (+)= A^T * B^T.
+inline void gemm_tn_packed_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                                int64_t ldc, bool acc, int64_t p_begin, int64_t p_end) {
+  gemm_panels<float, true>(M, N, K, A, lda, P, nullptr, C, ldc, acc, p_begin, p_end);
 }
 
 inline void gemm_nt_bf16_cols(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* P, float* C,
@@ -266,66 +279,6 @@ inline void pack_nt_i8_impl(int64_t N, int64_t K, const float* B, int64_t ldb, i
         float q = col < N ? std::nearbyint(B[col * ldb + k] / scales[col]) : 0.f;
         P[(p * K + k) * kNR + j] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, q)));
       }
-}
-
-// ---- transpose: dst[c * ldd + r] = src[r * lds + c] ----
-// In 32 x 32 tiles (both sides stay in L1) of register-transposed square blocks (8 x 8 with AVX,
-// 4 x 4 with NEON); edges element by element.
-#if defined(__AVX2__)
-constexpr int kTB = 8;
-inline void tr_block(const float* s, int64_t ls, float* d, int64_t ld) {
-  const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ls), r2 = _mm256_loadu_ps(s + 2 * ls),
-               r3 = _mm256_loadu_ps(s + 3 * ls), r4 = _mm256_loadu_ps(s + 4 * ls), r5 = _mm256_loadu_ps(s + 5 * ls),
-               r6 = _mm256_loadu_ps(s + 6 * ls), r7 = _mm256_loadu_ps(s + 7 * ls);
-  // pairs of rows interleaved, then pairs of pairs, then the 128-bit halves exchanged
-  const __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1), a2 = _mm256_unpacklo_ps(r2, r3),
-               a3 = _mm256_unpackhi_ps(r2, r3), a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5),
-               a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE),
-               b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE),
-               b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE),
-               b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
-  _mm256_storeu_ps(d, _mm256_permute2f128_ps(b0, b4, 0x20));
-  _mm256_storeu_ps(d + ld, _mm256_permute2f128_ps(b1, b5, 0x20));
-  _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(b2, b6, 0x20));
-  _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(b3, b7, 0x20));
-  _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(b0, b4, 0x31));
-  _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(b1, b5, 0x31));
-  _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(b2, b6, 0x31));
-  _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(b3, b7, 0x31));
-}
-#elif defined(__ARM_NEON)
-constexpr int kTB = 4;
-inline void tr_block(const float* s, int64_t ls, float* d, int64_t ld) {
-  const float32x4x2_t a = vtrnq_f32(vld1q_f32(s), vld1q_f32(s + ls));           // {r0c0 r1c0 r0c2 r1c2}, {.. c1 .. c3}
-  const float32x4x2_t b = vtrnq_f32(vld1q_f32(s + 2 * ls), vld1q_f32(s + 3 * ls));
-  vst1q_f32(d, vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0])));
-  vst1q_f32(d + ld, vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1])));
-  vst1q_f32(d + 2 * ld, vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0])));
-  vst1q_f32(d + 3 * ld, vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1])));
-}
-#else
-constexpr int kTB = 1;
-inline void tr_block(const float* s, int64_t, float* d, int64_t) { *d = *s; }
-#endif
-
-inline void transpose_impl(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst, int64_t ldd) {
-  constexpr int64_t kTile = 32;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const int64_t r1 = std::min(rows, r0 + kTile);
-    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      const int64_t c1 = std::min(cols, c0 + kTile);
-      int64_t r = r0;
-      for (; r + kTB <= r1; r += kTB) {
-        int64_t c = c0;
-        for (; c + kTB <= c1; c += kTB) tr_block(src + r * lds + c, lds, dst + c * ldd + r, ldd);
-        for (; c < c1; ++c)
-          for (int64_t i = r; i < r + kTB; ++i) dst[c * ldd + i] = src[i * lds + c];
-      }
-      for (; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
-    }
-  }
 }
 
 inline int64_t panel_count(int64_t N) { return (N + kNR - 1) / kNR; }

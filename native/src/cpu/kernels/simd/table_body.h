@@ -34,8 +34,8 @@ void fill_table(KernelTable<float>& t) {
   t.packed_size = &packed_size_impl;
   t.pack_nt = &pack_nt_impl;
   t.pack_kn = &pack_kn_impl;
-  t.transpose = &transpose_impl;
   t.gemm_nt_packed = &gemm_nt_packed_cols;
+  t.gemm_tn_packed = &gemm_tn_packed_cols;
   t.pack_nt_bf16 = &pack_nt_bf16_impl;
   t.gemm_nt_bf16 = &gemm_nt_bf16_cols;
   t.pack_nt_i8 = &pack_nt_i8_impl;
