@@ -297,6 +297,26 @@ void touch_pages(T* p, int64_t n) {
     touch(0, chunks);
 }
 
+// dst = src (or the value v when src is null) over n elements, in 512 KiB pieces over the pool when
+// large: the caller's fresh output arrays fault in on first write, and the faults (a microsecond
+// each on this VM) then split between the threads.
+template <typename T>
+void par_copy(T* dst, const T* src, int64_t n, T v = T(0)) {
+  constexpr int64_t kPiece = (int64_t(512) << 10) / sizeof(T);
+  auto run = [&](int64_t c0, int64_t c1) {
+    const int64_t i0 = c0 * kPiece, i1 = std::min(n, c1 * kPiece);
+    if (src)
+      std::memcpy(dst + i0, src + i0, sizeof(T) * static_cast<size_t>(i1 - i0));
+    else
+      std::fill(dst + i0, dst + i1, v);
+  };
+  const int64_t pieces = (n + kPiece - 1) / kPiece;
+  if (pieces >= 2 && ThreadPool::global().threads() > 1)
+    ThreadPool::global().parallel_for(pieces, 1, run);
+  else
+    run(0, pieces);
+}
+
 // Whether the fused step kernel (cpu::StepArgs) covers this configuration: float32 tables that have
 // it, the standard activations, no clip, peepholes, coupled gates or projection, and for the GRU the
 // reset applied after the recurrent product. Everything else runs the general per-step path.
@@ -1002,7 +1022,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
     if (cfg_.batch_first)
       transpose01(xin, a.y, TT, B, OUT);
     else if (xin != a.y)
-      std::memcpy(a.y, xin, sizeof(T) * TT * B * OUT);
+      par_copy(a.y, xin, TT * B * OUT);
     if (tape) {
       tape->weights_version = version_;
       tape->valid = true;
@@ -1073,7 +1093,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       }
     };
 
-    if (!a.accumulate_dw) std::fill_n(a.dw, param_count(), T(0));
+    if (!a.accumulate_dw) par_copy<T>(a.dw, nullptr, param_count());
     if (a.dh_steps) std::fill_n(a.dh_steps, L * D * TT * B * R, T(0));
 
     // gradient w.r.t. the top layer's output, time-major
@@ -1101,7 +1121,8 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
 
     for (int64_t l = L - 1; l >= 0; --l) {
       const int64_t in = cfg_.layer_input_size(l);
-      T* gx = (gout == ws.g[0].data() ? ws.g[1] : ws.g[0]).data();
+      // (the first layer's time-major input gradient is written where the caller wants it)
+      T* gx = l == 0 && !cfg_.batch_first ? a.dx : (gout == ws.g[0].data() ? ws.g[1] : ws.g[0]).data();
       // (the first direction's dX product below writes every row of gx; the second adds to it)
       const T* xin = l == 0 ? tape.x0.data() : tape.layer_out[l - 1].data();
 
@@ -1313,10 +1334,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
       gout = gx;
     }
     // gradient w.r.t. the input, in the caller's layout (zero at padded steps)
-    if (cfg_.batch_first)
-      transpose01(gout, a.dx, TT, B, I);
-    else
-      std::memcpy(a.dx, gout, sizeof(T) * TB * I);
+    if (cfg_.batch_first) transpose01(gout, a.dx, TT, B, I);
   });
 }
 
