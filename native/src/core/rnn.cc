@@ -1155,7 +1155,8 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         // Gate-gradient rows are ldp apart: an odd number of cache lines, so that the weight
         // gradients, which read them down the columns, spread over every set of the L1 cache (a
         // row of 4 KiB, as C4's 4 x 256 gates, put every line of a column in the same set).
-        const int64_t ldp = ((GH + 15) / 16 % 2 == 0 ? (GH + 15) / 16 + 1 : (GH + 15) / 16) * 16;
+        constexpr int64_t kLine = static_cast<int64_t>(64 / sizeof(T));
+        const int64_t lines = (GH + kLine - 1) / kLine, ldp = (lines % 2 == 0 ? lines + 1 : lines) * kLine;
         clear(ws.dpre, TB * ldp);
         if (cell == CellType::kGru) clear(ws.dhh, TB * ldp);
         if (cell == CellType::kGru && !lbr) clear(ws.rhall, TB * H);
