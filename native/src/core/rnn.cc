@@ -56,7 +56,8 @@ struct Rnn<T>::Workspace {
   struct Packed {
     PackedMat<T> ih, hh, hn, hr;  // W_ih; W_hh (GRU reset-before: its r,z rows); GRU reset-before n rows; W_hr
     PackedMat<T> ih_t, hh_t, hn_t, hr_t;  // the same as [K, N] operands of C = A * W (backward)
-    PackedMat<T> hh_i, ih_i;  // gate-interleaved W_hh and (single steps) W_ih for the fused step
+    // gate-interleaved W_hh, and W_ih for steps that compute their input product, for the fused step
+    PackedMat<T> hh_i, ih_i;
   };
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
@@ -500,7 +501,7 @@ void Rnn<T>::ensure_packed(const void* table, bool backward) {
         auto& pk = ws.packed[l * D + d];
         pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
         const T* Whh = param(l, d, ParamKind::kWeightHh);
-        // the single-step interleaved W_ih is packed on first use (forward)
+        // the interleaved W_ih is packed on first use (a forward whose steps compute their input product)
         pk.ih_i = PackedMat<T>();
         if (fused) ipack(pk.hh_i, cfg_.gates(), H, Whh);
         if (cell == CellType::kGru && !lbr) {
@@ -721,8 +722,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         };
 
         // 1. input projection for all steps at once (or, pipe, in chunks ahead of the steps). A
-        //    single step does it together with its recurrent product: in the fused kernel (LSTM,
-        //    RNN), or in one parallel region.
+        //    single step, and every step from batch kFuseInputMinBatch on, does it together with its
+        //    recurrent product in the fused kernel (fused_x); the general path's single step, in one
+        //    parallel region.
         if (pipe) {
           // in the step loop's region, below
         } else if (chunked) {
