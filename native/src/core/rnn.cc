@@ -270,6 +270,19 @@ void gemm_w2(const cpu::KernelTable<T>& K, Precision prec, int64_t M, int64_t N,
   });
 }
 
+// f(i0, i1) over [0, n) in pieces of `piece` elements, the pieces over the pool when there are two
+// or more: work on a large fresh output, whose page faults (a microsecond each on this VM, and the
+// kernel zeroes every new page) then split between the threads.
+template <typename F>
+void over_pieces(int64_t n, int64_t piece, F&& f) {
+  auto run = [&](int64_t c0, int64_t c1) { f(c0 * piece, std::min(n, c1 * piece)); };
+  const int64_t pieces = (n + piece - 1) / piece;
+  if (pieces >= 2 && ThreadPool::global().threads() > 1)
+    ThreadPool::global().parallel_for(pieces, 1, run);
+  else
+    run(0, pieces);
+}
+
 // Writes one zero per page of a fresh output buffer (the caller's y is often memory the OS has not
 // mapped yet): the first-touch faults then happen here, once, instead of inside the step loop where
 // one member's fault stalls every member at the next barrier. The values are overwritten anyway.
@@ -286,36 +299,21 @@ void touch_pages(T* p, int64_t n) {
     if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);  // (advice: a refusal changes nothing)
   }
 #endif
-  // (the kernel zeroes every new page: a large buffer's pages are touched over the pool, 2 MiB each)
-  constexpr int64_t kStep = 4096 / sizeof(T), kChunk = (int64_t(2) << 20) / sizeof(T);
-  auto touch = [&](int64_t c0, int64_t c1) {
-    for (int64_t i = c0 * kChunk; i < std::min(n, c1 * kChunk); i += kStep) reinterpret_cast<volatile T*>(p)[i] = T(0);
-  };
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  if (chunks >= 2 && ThreadPool::global().threads() > 1)
-    ThreadPool::global().parallel_for(chunks, 1, touch);
-  else
-    touch(0, chunks);
+  constexpr int64_t kStep = 4096 / sizeof(T);
+  over_pieces(n, (int64_t(2) << 20) / sizeof(T), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i += kStep) reinterpret_cast<volatile T*>(p)[i] = T(0);
+  });
 }
 
-// dst = src (or the value v when src is null) over n elements, in 512 KiB pieces over the pool when
-// large: the caller's fresh output arrays fault in on first write, and the faults (a microsecond
-// each on this VM) then split between the threads.
+// dst = src, or zeros when src is null, over n elements (in 512 KiB pieces over the pool).
 template <typename T>
-void par_copy(T* dst, const T* src, int64_t n, T v = T(0)) {
-  constexpr int64_t kPiece = (int64_t(512) << 10) / sizeof(T);
-  auto run = [&](int64_t c0, int64_t c1) {
-    const int64_t i0 = c0 * kPiece, i1 = std::min(n, c1 * kPiece);
+void par_copy(T* dst, const T* src, int64_t n) {
+  over_pieces(n, (int64_t(512) << 10) / sizeof(T), [&](int64_t i0, int64_t i1) {
     if (src)
       std::memcpy(dst + i0, src + i0, sizeof(T) * static_cast<size_t>(i1 - i0));
     else
-      std::fill(dst + i0, dst + i1, v);
-  };
-  const int64_t pieces = (n + kPiece - 1) / kPiece;
-  if (pieces >= 2 && ThreadPool::global().threads() > 1)
-    ThreadPool::global().parallel_for(pieces, 1, run);
-  else
-    run(0, pieces);
+      std::fill(dst + i0, dst + i1, T(0));
+  });
 }
 
 // Whether the fused step kernel (cpu::StepArgs) covers this configuration: float32 tables that have
@@ -1078,12 +1076,12 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
     // (of dW) split over the pool.
     auto weight_grad = [&](int64_t M, int64_t N, const T* G, int64_t ldg, const T* Act, int64_t ldact, T* dW) {
       ensure_size(ws.actp, K.packed_size(N, TB));
-      const T* Pk = ws.actp.data();
+      T* Pk = ws.actp.data();
       // (panels are independent: packed over the pool, a panel range per chunk)
       const int64_t panels = (N + K.nr - 1) / K.nr;
       auto pack = [&](int64_t p0, int64_t p1) {
         const int64_t j0 = p0 * K.nr, j1 = std::min(N, p1 * K.nr);
-        K.pack_kn(j1 - j0, TB, Act + j0, ldact, ws.actp.data() + j0 * TB);
+        K.pack_kn(j1 - j0, TB, Act + j0, ldact, Pk + j0 * TB);
       };
       auto product = [&](int64_t m0, int64_t m1) { K.gemm_tn_packed(m1 - m0, N, TB, G + m0, ldg, Pk, dW + m0 * N, N, true, 0, panels); };
       if (worth_parallel(M, N, TB)) {
