@@ -24,6 +24,20 @@
 #define RNNX_PREFETCH_W(p) ((void)0)
 #endif
 
+// Inlined whatever the compiler's heuristics say: the step kernel's cell update and the vector
+// nonlinearities it calls. Left to the heuristics, they were out-of-line calls, and every live
+// vector register was spilled around each one (all are caller-saved).
+#if defined(__GNUC__) || defined(__clang__)
+#define RNNX_ALWAYS_INLINE inline __attribute__((always_inline))
+#define RNNX_LAMBDA_INLINE __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define RNNX_ALWAYS_INLINE __forceinline
+#define RNNX_LAMBDA_INLINE
+#else
+#define RNNX_ALWAYS_INLINE inline
+#define RNNX_LAMBDA_INLINE
+#endif
+
 namespace rnnx::cpu {
 
 /// Activations and clip resolved for a kernel call (alpha/beta in the element type).

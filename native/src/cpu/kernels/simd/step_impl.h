@@ -134,34 +134,65 @@ inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) 
   }
 }
 
-inline V ld0(const float* p, int n) { return p ? ld(p, n) : V::zero(); }
-
-// Requests the input-projection lines that row b adds to block q's product at step s (a GEMM wrote
-// them before the step loop, so by now they are out in L3 or the other core's cache).
-inline void prefetch_xw_row(const StepArgs& a, int64_t s, int64_t q, int64_t b) {
-  if (!a.xw || (a.lengths && s >= a.lengths[b])) return;
-  const bool rnn = a.cell == CellType::kRnn;
-  const int gates = a.cell == CellType::kLstm ? 4 : a.cell == CellType::kGru ? 3 : 1;
-  const int64_t t = a.reverse ? a.lengths[b] - 1 - s : s;
-  const float* p = a.xw + (t * a.B + b) * gates * a.H + q * V::kWidth * (rnn ? 2 : 1);
-  for (int g = 0; g < gates; ++g) RNNX_PREFETCH(p + g * a.H);
-  if (rnn) RNNX_PREFETCH(p + V::kWidth);  // (an RNN block is two vectors)
+// The accumulators of block q for batch row b when the step reads a projection (StepArgs::xw):
+// they start from its terms plus the biases, so that those loads (rows another thread's GEMM or
+// pipe wrote, often still in that core's cache) have the whole product to arrive. Loaded in the
+// cell update instead, the update waited on them (perf put most of its samples there). GRU: acc holds
+// r and z whole and the recurrent n part with b_hh; the input n part goes to xn (the reset
+// multiplies only the recurrent part). Finished rows start from zero (step_finish copies their state).
+template <int NV>
+RNNX_ALWAYS_INLINE void step_init(const StepArgs& a, int64_t q, int64_t b, V (&acc)[NV], float* xn) {
+  for (int v = 0; v < NV; ++v) acc[v] = V::zero();
+  if (a.lengths && a.s >= a.lengths[b]) return;
+  const int64_t H = a.H;
+  const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
+  const int64_t row = t * a.B + b;
+  if (a.cell == CellType::kRnn) {
+    for (int part = 0; part < 2; ++part) {
+      const int64_t u0 = (q * 2 + part) * V::kWidth;
+      if (u0 >= H) break;
+      const int n = static_cast<int>(std::min<int64_t>(V::kWidth, H - u0));
+      V p = ld(a.xw + row * H + u0, n);
+      if (a.bias) p = V::add(p, ld(a.bias + u0, n));
+      acc[part] = p;
+    }
+    return;
+  }
+  const int64_t u0 = q * V::kWidth;
+  const int n = static_cast<int>(std::min<int64_t>(V::kWidth, H - u0));
+  const float* xr = a.xw + row * (NV * H);
+  if constexpr (NV == 4) {
+    for (int g = 0; g < 4; ++g) {
+      V v = ld(xr + g * H + u0, n);
+      if (a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
+      acc[g] = v;
+    }
+  } else if constexpr (NV == 3) {
+    for (int g = 0; g < 3; ++g) {
+      V x = ld(xr + g * H + u0, n);
+      if (a.bias_x) x = V::add(x, ld(a.bias_x + g * H + u0, n));
+      const V hb = a.bias ? ld(a.bias + g * H + u0, n) : V::zero();
+      if (g < 2) {
+        acc[g] = V::add(x, hb);
+      } else {
+        acc[g] = hb;
+        V::storeu(xn, x);
+      }
+    }
+  }
 }
 
 // The cell update of block q for batch row b, from its accumulated recurrent (and input) products.
-// xn: GRU with the input product in the kernel (StepArgs::x): that product's n-gate part, which
-// is kept out of acc (the reset multiplies only the recurrent part); null otherwise.
+// loaded: acc started from step_init (the projection's terms and the biases are in it; GRU: xn is
+// the input n part). Otherwise xn is the n-gate part of the input product computed in the kernel
+// (StepArgs::x; kept out of acc, as the reset multiplies only the recurrent part), or null.
 template <int NV>
-inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV], const float* xn = nullptr) {
+RNNX_ALWAYS_INLINE void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV], const float* xn, bool loaded) {
   const int64_t H = a.H;
   const bool active = !a.lengths || a.s < a.lengths[b];
   const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
   const int64_t row = t * a.B + b;
   const float* hp_row = a.h + b * H;
-  // Small batches: the next step's lines, requested now and loaded only after the next product;
-  // fetched then, their miss would stall the step that every member waits for. (Larger batches
-  // request the current step's before each register block's product, in step_rows.)
-  if (a.B <= 4) prefetch_xw_row(a, a.s + 1, q, b);
   float* hn_row = a.hnext + b * H;
   if (a.cell == CellType::kRnn) {
     for (int part = 0; part < 2; ++part) {
@@ -173,8 +204,7 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
         continue;
       }
       V p = acc[part];
-      if (a.xw) p = V::add(p, ld(a.xw + row * H + u0, n));
-      if (a.bias) p = V::add(p, ld(a.bias + u0, n));
+      if (!loaded && a.bias) p = V::add(p, ld(a.bias + u0, n));
       if (a.pre) st(a.pre + row * H + u0, p, n);
       if (a.hprev) st(a.hprev + row * H + u0, ld(hp_row + u0, n), n);
       const V hv = a.relu ? V::max(p, V::zero()) : vtanh(p);
@@ -191,13 +221,11 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
   }
   const V hp = ld(hp_row + u0, n);
   if (a.hprev) st(a.hprev + row * H + u0, hp, n);
-  const float* xr = a.xw ? a.xw + row * (NV * H) : nullptr;
   if constexpr (NV == 4) {  // LSTM i, f, g, o
     // (one gate at a time by value: an array of gates here compiled to a copy through the stack, a
     // block move whose stores the next loads could not forward from)
-    auto pre = [&](int g, V v) {
-      if (xr) v = V::add(v, ld(xr + g * H + u0, n));
-      if (a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
+    auto pre = [&](int g, V v) RNNX_LAMBDA_INLINE {
+      if (!loaded && a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
       if (a.pre) st(a.pre + row * 4 * H + g * H + u0, v, n);
       return v;
     };
@@ -213,18 +241,19 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
     st(hn_row + u0, hv, n);
     if (a.y) st(a.y + row * a.ldy + u0, hv, n);
   } else if constexpr (NV == 3) {  // GRU r, z, n with the reset applied after the recurrent product (linear_before_reset)
-    const V hr = a.bias ? V::add(acc[0], ld(a.bias + u0, n)) : acc[0];
-    const V hz = a.bias ? V::add(acc[1], ld(a.bias + H + u0, n)) : acc[1];
-    const V hn = a.bias ? V::add(acc[2], ld(a.bias + 2 * H + u0, n)) : acc[2];
-    V xr_ = ld0(xr ? xr + u0 : nullptr, n), xz_ = ld0(xr ? xr + H + u0 : nullptr, n);
-    V xn_ = xn ? V::loadu(xn) : ld0(xr ? xr + 2 * H + u0 : nullptr, n);
-    if (a.bias_x) {
-      xr_ = V::add(xr_, ld(a.bias_x + u0, n));
-      xz_ = V::add(xz_, ld(a.bias_x + H + u0, n));
-      xn_ = V::add(xn_, ld(a.bias_x + 2 * H + u0, n));
+    V pr = acc[0], pz = acc[1], hn = acc[2], xn_ = xn ? V::loadu(xn) : V::zero();
+    if (!loaded) {
+      if (a.bias) {
+        pr = V::add(pr, ld(a.bias + u0, n));
+        pz = V::add(pz, ld(a.bias + H + u0, n));
+        hn = V::add(hn, ld(a.bias + 2 * H + u0, n));
+      }
+      if (a.bias_x) {  // (the input product's r and z parts are in acc already)
+        pr = V::add(pr, ld(a.bias_x + u0, n));
+        pz = V::add(pz, ld(a.bias_x + H + u0, n));
+        xn_ = V::add(xn_, ld(a.bias_x + 2 * H + u0, n));
+      }
     }
-    const V pr = V::add(xr_, hr);
-    const V pz = V::add(xz_, hz);
     const V r = vsigmoid(pr), z = vsigmoid(pz);
     const V pn = V::fmadd(r, hn, xn_);
     const V nn = vtanh(pn);
@@ -243,12 +272,16 @@ inline void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[
 
 template <int M, int NV, typename WT>
 inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
-  if (a.B > 4)
-    for (int r = 0; r < M; ++r) prefetch_xw_row(a, a.s, q, b0 + r);  // arriving during the product
   V acc[M][NV];
-  for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
   alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
+  const bool loaded = a.xw != nullptr;
+  for (int r = 0; r < M; ++r) {
+    if (loaded) {
+      step_init<NV>(a, q, b0 + r, acc[r], xn[NV == 3 ? r : 0]);
+    } else {
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    }
+  }
   // One row at batch 1 splits K over partial sums (only then: a row's sums must not depend on how
   // many rows share its register block, which with a block's rows split between members varies from
   // call to call).
@@ -266,7 +299,7 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
       }
   }
   product(a.H, a.h + b0 * a.H, a.H, pq_h);
-  for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && pq_x ? xn[r] : nullptr);
+  for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && (pq_x || loaded) ? xn[r] : nullptr, loaded);
 }
 
 template <int M, int NV, typename WT>

@@ -151,7 +151,7 @@ struct V {
 
 // exp(x) for x in [-87, 88] (clamped), relative error about 2 ulp: x = n ln2 + r, |r| <= ln2/2,
 // exp(r) by a degree-6 polynomial (Taylor coefficients; the remainder term is below 1e-8).
-inline V vexp(V x) {
+RNNX_ALWAYS_INLINE V vexp(V x) {
   x = V::min(V::max(x, V::set1(-87.0f)), V::set1(88.0f));
   V n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
   // r = x - n*ln2 in two parts for accuracy
@@ -167,14 +167,14 @@ inline V vexp(V x) {
   return V::mul(p, V::pow2i(n));
 }
 
-inline V vsigmoid(V x) {
+RNNX_ALWAYS_INLINE V vsigmoid(V x) {
   return V::div(V::set1(1.0f), V::add(V::set1(1.0f), vexp(V::sub(V::zero(), x))));
 }
 
 // tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): no cancellation for large |x|; for small
 // |x| the absolute error stays at float rounding, which is what the fixtures' relative-to-max error
 // measures.
-inline V vtanh(V x) {
+RNNX_ALWAYS_INLINE V vtanh(V x) {
   V ax = V::max(x, V::sub(V::zero(), x));
   V e = vexp(V::mul(ax, V::set1(-2.0f)));
   V t = V::div(V::sub(V::set1(1.0f), e), V::add(V::set1(1.0f), e));
