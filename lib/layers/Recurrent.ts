@@ -143,6 +143,16 @@ export interface StreamState {
   c?: FloatTensor;
 }
 
+/**
+ * Small outputs share slabs: views of up to SLAB_MAX bytes carved from SLAB_BYTES ArrayBuffers, as
+ * Node's Buffer pool does (there: 4 KiB from 8 KiB). A slab lives while any view of it does; its
+ * other bytes are zeros or other rnnx outputs, never memory from elsewhere in the process.
+ */
+const SLAB_BYTES = 1 << 16;
+const SLAB_MAX = 1 << 13;
+let slab: ArrayBuffer | null = null;
+let slabUsed = 0;
+
 /** Step-by-step inference with the state kept natively (unidirectional stacks). */
 export class RecurrentStream {
   /** @internal */
@@ -187,7 +197,7 @@ export class RecurrentStream {
     }
     this.owner._checkDType(data, 'frame');
     const R = cfg.projSize > 0 ? cfg.projSize : cfg.hiddenSize;
-    const y = this.owner._alloc(B * R);
+    const y = this.owner._allocOut(B * R);
     try {
       this.native.step(data as NativeFloatArray, y);
     } catch (e) {
@@ -454,13 +464,26 @@ export abstract class Recurrent {
 
   /**
    * @internal An output array the native call writes in full (every element: the native tests run
-   * each call on NaN-filled outputs and compare every element). A large one is taken uninitialized:
-   * zeroing it first costs as much as a fast call (C3's 13 MB output: about 1 ms, a twentieth of an
-   * RNN call).
+   * each call on NaN-filled outputs and compare every element).
+   * - A small one (up to SLAB_MAX bytes: a stream step's frame, final states) is a view into a shared,
+   *   zero-initialised slab. An ArrayBuffer of its own costs Node 1-3 µs (its allocation and the
+   *   garbage collection of it), a tenth of a 256-wide LSTM step; a view costs about 0.1 µs.
+   * - A large one is taken uninitialized: zeroing it first costs as much as a fast call (C3's 13 MB
+   *   output: about 1 ms, a twentieth of an RNN call).
    */
   _allocOut(n: number): NativeFloatArray {
     const f64 = this.config.dtype === 'float64';
     const bytes = n * (f64 ? 8 : 4);
+    if (bytes <= SLAB_MAX && n > 0) {
+      const size = (bytes + 63) & ~63; // (views start on cache lines)
+      if (slab === null || slabUsed + size > SLAB_BYTES) {
+        slab = new ArrayBuffer(SLAB_BYTES);
+        slabUsed = 0;
+      }
+      const off = slabUsed;
+      slabUsed += size;
+      return f64 ? new Float64Array(slab, off, n) : new Float32Array(slab, off, n);
+    }
     if (bytes < 1 << 16) return this._alloc(n);
     const buf = Buffer.allocUnsafeSlow(bytes).buffer; // (never a slice of Buffer's shared pool)
     return f64 ? new Float64Array(buf, 0, n) : new Float32Array(buf, 0, n);

@@ -222,6 +222,47 @@ describe('streams and async', () => {
     });
   }
 
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: small outputs share slabs yet each step's output is its own, kept across many slabs`, () => {
+      // 200 steps of a 96-wide state (384 or 768 bytes a step) fill several 64 KiB slabs; every output
+      // kept must still hold its step's values, each is a cache-line-aligned view, and writing one
+      // changes no other.
+      const r = rng(21);
+      const layer = new LSTM({ inputSize: 3, hiddenSize: 96, seed: 4, dtype });
+      const T = 200;
+      const x64 = randn(r, [T, 1, 3]);
+      const x = new Tensor(dtype === 'float64' ? Float64Array.from(x64.data) : Float32Array.from(x64.data), [T, 1, 3]);
+      const full = layer.forward(x);
+      const s = layer.stream();
+      const tol = dtype === 'float64' ? 1e-12 : 1e-6;
+      const kept = [];
+      const copies: number[][] = [];
+      for (let t = 0; t < T; t++) {
+        const y = s.step(x.data.slice(t * 3, (t + 1) * 3) as Float32Array);
+        kept.push(y);
+        copies.push(Array.from(y.data));
+      }
+      const buffers = new Set(kept.map((y) => y.data.buffer));
+      expect(buffers.size).toBeGreaterThan(1);
+      for (let t = 0; t < T; t++) {
+        const y = kept[t]!;
+        expect(y.shape).toEqual([96]);
+        expect(y.data).toBeInstanceOf(dtype === 'float64' ? Float64Array : Float32Array);
+        expect(y.data.byteOffset % 64).toBe(0);
+        expect(Array.from(y.data)).toEqual(copies[t]); // no later step wrote over it
+        for (let i = 0; i < 96; i++) expect(Math.abs(y.data[i]! - full.output.data[t * 96 + i]!)).toBeLessThan(tol);
+      }
+      kept[5]!.data.fill(7);
+      for (const t of [4, 6]) expect(Array.from(kept[t]!.data)).toEqual(copies[t]);
+      // a forward's final states (small) are slab views too: equal to the last step's output
+      const again = layer.forward(x);
+      expect(again.h.data.buffer.byteLength).toBe(1 << 16);
+      for (let i = 0; i < 96; i++) expect(Math.abs(again.h.data[i]! - copies[T - 1]![i]!)).toBeLessThan(tol);
+      s.dispose();
+      layer.dispose();
+    });
+  }
+
   it('forwardAsync gives the same numbers as forward, and its tape backprops', async () => {
     const r = rng(9);
     const l = new GRU({ inputSize: 4, hiddenSize: 8, numLayers: 2, bidirectional: true });

@@ -887,7 +887,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                 // every 8th step is timed (a clock read costs about as much as a small step's barrier)
                 const bool timed = team > 1 && (s & 7) == 0;
                 std::chrono::steady_clock::time_point t0;
-                if (timed) t0 = std::chrono::steady_clock::now();
+                // A single step is timed from the region's start: a worker's wake-up then counts
+                // against its share, and the members finish together (the caller starts first).
+                if (timed) t0 = max_len == 1 ? tune_t0 : std::chrono::steady_clock::now();
                 const bool down = st.descending();  // (the kernel's sweep direction this step)
                 for (int i = 0; i < npieces; ++i) {
                   const Piece& pc = pieces[down ? npieces - 1 - i : i];
@@ -896,7 +898,8 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
                   K.rnn_step(st, pc.q0, pc.q1);
                 }
                 if (timed) mine += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                if (team > 1) barrier.wait(member, reached);
+                // (after the last step the pool's join is the meeting point)
+                if (team > 1 && s + 1 < max_len) barrier.wait(member, reached);
               }
               busy[static_cast<size_t>(member)] = mine;
             });
