@@ -618,10 +618,19 @@ TEST(rnn_semantics, batch1_long_sequence_same_bits_on_any_thread_count) {
       for (int threads : {2, 3}) {
         pool.set_threads(threads);
         auto rf = make_rnn<float>(cfg, w);
-        for (int rep = 0; rep < 14; ++rep) {  // (the tuner tries every mode within these calls)
+        for (int rep = 0; rep < 14; ++rep) {  // (the tuner tries the team and the pipe within these calls)
           const FwdOut f = run_forward(*rf, in);
           CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
                     "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": call " << rep + 1
+                        << " differs from one thread's");
+        }
+        // every mode the tuner may pick, forced: the team, the pipe, one thread on a larger pool
+        for (int mode : {0, 1, 2}) {
+          rnnx::testing::force_step_mode(mode);
+          const FwdOut f = run_forward(*rf, in);
+          rnnx::testing::force_step_mode(-1);
+          CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
+                    "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": mode " << mode
                         << " differs from one thread's");
         }
       }

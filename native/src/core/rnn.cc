@@ -74,7 +74,8 @@ struct Rnn<T>::Workspace {
   struct Tune {
     int64_t B = -1;
     bool x = false;
-    // the two modes compared: 0 team (A) or one thread (B); 1 team or pipe; 2 pipe or one thread
+    // the two modes compared: 0 team (A) or one thread (B); 1 team or not (B: the pipe or one
+    // thread, as that shape's kind-2 entry chooses); 2 pipe or one thread
     int kind = 0;
     // the last 8 times per step (seconds) of each mode; decisions compare their medians: a few
     // calls the OS interrupted do not count against a mode, a mode that is fast only now and then
@@ -365,6 +366,8 @@ constexpr double kStepParallelWork = 32768;
 // chunks of kPipeChunk steps, while the steps run (see the fused step in forward).
 constexpr int64_t kPipeMinSteps = 64;
 constexpr int64_t kPipeChunk = 16;
+
+std::atomic<int> g_forced_step_mode{-1};  // testing::force_step_mode
 
 // From this batch size on, a sequence's fused step also computes its input product (x * W_ih in
 // the same register blocks as h * W_hh) instead of reading an input projection computed before the
@@ -673,6 +676,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         int want = 1;
         bool use_team = false, pipe = false, pipe_ok = false, chunked = false, mode_a = false;
         typename Workspace::Tune* tn = nullptr;
+        typename Workspace::Tune* tn2 = nullptr;  // kind 1, not the team: the pipe against one thread
         if (fused) {
           const double work = static_cast<double>(B) * static_cast<double>(GH) * static_cast<double>(H + (fused_x ? in : 0));
           want = work >= kStepParallelWork ? static_cast<int>(std::min<int64_t>(pool.threads(), blocks)) : 1;
@@ -681,19 +685,39 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           // the modes to choose from, measured by the tuner (Workspace::Tune::kind)
           const int kind = want > 1 ? (pipe_ok ? 1 : 0) : (pipe_ok ? 2 : -1);
           if (kind >= 0) {
-            for (auto& e : ws.tune)
-              if (e.B == B && e.x == fused_x && e.kind == kind) tn = &e;
-            if (!tn) {
+            auto ensure = [&](int k) {
+              for (auto& e : ws.tune)
+                if (e.B == B && e.x == fused_x && e.kind == k) return;
               if (ws.tune.size() >= 16) ws.tune.erase(ws.tune.begin());
               ws.tune.emplace_back();
-              tn = &ws.tune.back();
-              tn->B = B;
-              tn->x = fused_x;
-              tn->kind = kind;
-            }
-            mode_a = tn->choose();
+              ws.tune.back().B = B;
+              ws.tune.back().x = fused_x;
+              ws.tune.back().kind = k;
+            };
+            auto find = [&](int k) -> typename Workspace::Tune* {
+              for (auto& e : ws.tune)
+                if (e.B == B && e.x == fused_x && e.kind == k) return &e;
+              return nullptr;
+            };
+            // (both entries first: adding one may move the other)
+            ensure(kind);
+            if (kind == 1) ensure(2);
+            if (kind == 1 && !find(1)) ensure(1);
+            const int forced = chunked ? g_forced_step_mode.load(std::memory_order_relaxed) : -1;
+            tn = forced >= 0 ? nullptr : find(kind);
+            mode_a = tn ? tn->choose() : kind == 2 ? forced == 1 : forced == 0;
             use_team = mode_a && kind != 2;
             pipe = kind == 1 ? !mode_a : kind == 2 && mode_a;
+            if (forced >= 0) {
+              pipe = pipe_ok && forced == 1;
+            } else if (kind == 1 && !mode_a) {
+              // Two threads in either mode can both lose to one: a second core that the OS keeps
+              // taking away stalls the pipe's chunk handoff as it stalls the team's barrier (C5 once
+              // ran 2.8 ms on two threads against 2.0 on one). So the pipe is also tried against one
+              // thread, as a pool of one thread would run.
+              tn2 = find(2);
+              pipe = tn2->choose();
+            }
           }
           if (!use_team) want = 1;
         }
@@ -903,9 +927,12 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               }
               busy[static_cast<size_t>(member)] = mine;
             });
-            if (tn)
-              tn->record(mode_a, std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() /
-                                       static_cast<double>(max_len));
+            if (tn) {
+              const double per_step =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_t0).count() / static_cast<double>(max_len);
+              tn->record(mode_a, per_step);
+              if (tn2) tn2->record(pipe, per_step);
+            }
             if (used_team == want && want > 1) {
               // busy[m] becomes member m's speed ((block, row) pairs per timed second), then the new shares
               double total = 0;
@@ -1344,5 +1371,9 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
 
 template class Rnn<float>;
 template class Rnn<double>;
+
+namespace testing {
+void force_step_mode(int mode) { g_forced_step_mode.store(mode < 0 || mode > 2 ? -1 : mode, std::memory_order_relaxed); }
+}  // namespace testing
 
 }  // namespace rnnx
