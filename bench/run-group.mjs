@@ -170,7 +170,7 @@ async function runTrial(trial, torch) {
   const x = uniform(T * B * I, seed + 1);
   const layer = makeLayer(trial, seed);
   const sd = plainStateDict(layer);
-  const row = { id: trial.id, group: trial.group, label: trial.label, cell, I, H, B, T, mode: trial.mode, flops: flopsOf(trial), results: {}, notes: [] };
+  const row = { id: trial.id, group: trial.group, label: trial.label, cell, I, H, B, T, mode: trial.mode, needs: trial.needs, flops: flopsOf(trial), results: {}, notes: [] };
   const refs = new Map();
   const R = row.results;
 

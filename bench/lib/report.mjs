@@ -133,6 +133,10 @@ export function markdown(doc) {
       "tfjs GRU is slow for a reason of its own: its GRUCell splits the recurrent kernel [H, 3H] on the last axis at every step; the cpu backend's slice of that runs element by element (TensorBuffer.get/set), and the wasm backend reads the kernel back into JS to slice it (profiled with node --cpu-prof). tfjs LSTM and SimpleRNN do not do this.",
     );
   }
+  if (rows.some((r) => r.mode === 'forward' && !r.needs?.includes('output')))
+    notes.push(
+      'Where the caller needs only the final state (C2, C5), rnnx runs `forward(x, { returnSequences: false })` (no per-step output array per call) and ONNX Runtime\'s graph outputs only Y_h.',
+    );
   const na = new Set();
   for (const r of rows) for (const v of Object.values(r.results)) if (v?.status === 'n/a' && v.note) na.add(v.note);
   for (const n of na) notes.push(n);

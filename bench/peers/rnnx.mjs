@@ -81,11 +81,14 @@ export function makeRnnxRunner(trial, layer, x, T, { checkSteps = 4 } = {}) {
       release() {},
     };
   }
+  // A caller that needs only the final state asks for no per-step outputs (ONNX Runtime's graph
+  // then outputs only Y_h, the other peers return only their last state).
   const needAll = trial.needs.includes('output');
+  const opts = needAll ? undefined : { returnSequences: false };
   return {
-    call: () => layer.forward(xt),
+    call: () => layer.forward(xt, opts),
     check() {
-      const r = layer.forward(xt);
+      const r = layer.forward(xt, opts);
       return needAll ? { output: r.output.data } : { h: r.h.data };
     },
     release() {},

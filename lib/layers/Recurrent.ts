@@ -86,10 +86,20 @@ export interface ForwardOptions {
   lengths?: number[] | Int32Array;
   /** Record what BPTT needs and return a {@link Tape}. */
   requiresGrad?: boolean;
+  /**
+   * `false`: `output` is each sequence's last output only, [B, D*R] ([D*R] for unbatched input): the
+   * top layer's final hidden state, both directions side by side (Keras `return_sequences=false`;
+   * with `lengths`, taken at each sequence's own end). The per-step outputs are then written into a
+   * buffer the module keeps and reuses (freed by dispose()), not into a new array per call: a
+   * classifier that needs only the final state allocates nothing large. Inference only (not with
+   * `requiresGrad`). Default `true`.
+   */
+  returnSequences?: boolean;
 }
 
 export interface ForwardResult {
-  /** [T, B, D*R] ([B, T, D*R] with batchFirst; [T, D*R] for unbatched input). */
+  /** [T, B, D*R] ([B, T, D*R] with batchFirst; [T, D*R] for unbatched input); with
+   * `returnSequences: false`, [B, D*R] ([D*R]). */
   output: FloatTensor;
   /** Final hidden state [L*D, B, R]. */
   h: FloatTensor;
@@ -304,6 +314,8 @@ export abstract class Recurrent {
   readonly config: Readonly<RecurrentConfig>;
   /** @internal */
   protected _native: NativeRnn | null;
+  /** @internal The per-step outputs of `returnSequences: false` calls (see sequenceScratch). */
+  private _seqScratch: NativeFloatArray | null = null;
   /** @internal */
   private readonly _specs: { name: string; shape: number[]; offset: number; size: number }[];
 
@@ -541,7 +553,7 @@ export abstract class Recurrent {
   // forward
 
   private prepare(x: unknown, options: unknown, fn: string) {
-    checkOptions(options, 'options', ['h0', 'c0', 'lengths', 'requiresGrad']);
+    checkOptions(options, 'options', ['h0', 'c0', 'lengths', 'requiresGrad', 'returnSequences']);
     const o = (options ?? {}) as ForwardOptions;
     const cfg = this.config;
     const m = this.nativeModule();
@@ -594,8 +606,14 @@ export abstract class Recurrent {
     }
     const requiresGrad = o.requiresGrad === undefined ? false : o.requiresGrad;
     assertBoolean(requiresGrad, 'options.requiresGrad');
-    const outShape = unbatched ? [T, this.outputSize] : cfg.batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
-    const y = this._allocOut(T * B * this.outputSize);
+    const returnSequences = o.returnSequences === undefined ? true : o.returnSequences;
+    assertBoolean(returnSequences, 'options.returnSequences');
+    if (!returnSequences && requiresGrad)
+      throw invalidArg('options.returnSequences', 'true (or omitted) with requiresGrad: a tape backpropagates through every step\'s output', false);
+    const outShape = returnSequences
+      ? unbatched ? [T, this.outputSize] : cfg.batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize]
+      : unbatched ? [this.outputSize] : [B, this.outputSize];
+    const y = returnSequences ? this._allocOut(T * B * this.outputSize) : this.sequenceScratch(T * B * this.outputSize);
     const hn = this._allocOut(LD * B * R);
     const cn = cfg.cell === 'lstm' ? this._allocOut(LD * B * H) : null;
     void fn;
@@ -604,14 +622,37 @@ export abstract class Recurrent {
       args: { seqLen: T, batch: B, x: x.data as NativeFloatArray, h0, c0, lengths, y, hn, cn, requiresGrad },
       shapes: { out: outShape, h: hShape, c: cShape, x: [...s] },
       requiresGrad,
+      returnSequences,
+      B,
       hadH0: h0 !== null,
       hadC0: c0 !== null,
     };
   }
 
+  /** The buffer that takes the per-step outputs of a `returnSequences: false` call (reused; the
+   * module runs one call at a time, so no two calls share it). */
+  private sequenceScratch(n: number): NativeFloatArray {
+    const have = this._seqScratch;
+    if (have && have.length >= n) return have.length === n ? have : (have.subarray(0, n) as NativeFloatArray);
+    const fresh = this._allocOut(n);
+    this._seqScratch = fresh;
+    return fresh;
+  }
+
+  /** Each sequence's last output, [B, D*R]: the top layer's final states of every direction. */
+  private lastOutputs(hn: NativeFloatArray, B: number): NativeFloatArray {
+    const D = this.numDirections;
+    const R = this.stateSize;
+    const top = (this.config.numLayers - 1) * D;
+    const out = this._allocOut(B * D * R);
+    for (let d = 0; d < D; d++)
+      for (let b = 0; b < B; b++) out.set(hn.subarray(((top + d) * B + b) * R, ((top + d) * B + b + 1) * R), (b * D + d) * R);
+    return out;
+  }
+
   private result(p: ReturnType<Recurrent['prepare']>, tape: NativeTape | undefined): ForwardResult | Tape {
     const out: ForwardResult = {
-      output: new Tensor(p.args.y, p.shapes.out) as FloatTensor,
+      output: new Tensor(p.returnSequences ? p.args.y : this.lastOutputs(p.args.hn, p.B), p.shapes.out) as FloatTensor,
       h: new Tensor(p.args.hn, p.shapes.h) as FloatTensor,
     };
     if (p.args.cn) out.c = new Tensor(p.args.cn, p.shapes.c) as FloatTensor;
@@ -760,6 +801,7 @@ export abstract class Recurrent {
       this._native.dispose();
       this._native = null;
     }
+    this._seqScratch = null;
   }
 
   [Symbol.dispose](): void {

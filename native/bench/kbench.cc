@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
       cfgs.push_back({"X", std::string(cell) == "gru" ? CellType::kGru : std::string(cell) == "rnn" ? CellType::kRnn : CellType::kLstm,
                       I, H, B, T, false});
   }
+  // KBENCH_MODE=0|1|2 forces batch 1's long-sequence mode (team, pipe, one thread) instead of the tuner
+  if (const char* e = std::getenv("KBENCH_MODE")) rnnx::testing::force_step_mode(std::atoi(e));
   std::printf("isa %s\n", cpu::selected_isa().c_str());
   for (int th : threads) {
     ThreadPool::global().set_threads(th);
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
         }
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (it > 0) ts.push_back(dt);
+        if (std::getenv("KBENCH_TRACE") && it < 200) std::printf("%s%.0f%s", it % 10 == 0 ? "    " : "", dt * 1e6, it % 10 == 9 ? "\n" : " ");
       }
       const double m = median(ts);
       std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs)\n", c.name, m * 1e6, flops / m / 1e9, ts.size());

@@ -186,6 +186,56 @@ describe('packed-sequence semantics', () => {
   });
 });
 
+describe('returnSequences: false', () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: output is each sequence's last output (both directions, own lengths), the same numbers as the full output`, async () => {
+      const r = rng(31);
+      const layer = make[cell]!({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 2 });
+      const T = 9;
+      const B = 3;
+      const R = 5;
+      const x = randn(r, [T, B, 4]) as Tensor<Float32Array>;
+      const lengths = [9, 4, 6];
+      const full = layer.forward(x, { lengths });
+      for (const run of [() => layer.forward(x, { lengths, returnSequences: false }), () => layer.forwardAsync(x, { lengths, returnSequences: false })]) {
+        const last = await run();
+        expect(last.output.shape).toEqual([B, 2 * R]);
+        expect(Array.from(last.h.data)).toEqual(Array.from(full.h.data));
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < R; i++) {
+            // forward direction: the output at the sequence's last step; reverse: at step 0
+            expect(last.output.data[b * 2 * R + i]).toBe(full.output.data[((lengths[b]! - 1) * B + b) * 2 * R + i]);
+            expect(last.output.data[b * 2 * R + R + i]).toBe(full.output.data[b * 2 * R + R + i]);
+          }
+      }
+      // a longer call after a shorter one, and unbatched input
+      const x2 = randn(r, [2 * T, B, 4]) as Tensor<Float32Array>;
+      const f2 = layer.forward(x2);
+      const l2 = layer.forward(x2, { returnSequences: false });
+      for (let i = 0; i < B * 2 * R; i++) {
+        const b = Math.floor(i / (2 * R));
+        const j = i % (2 * R);
+        expect(l2.output.data[i]).toBe(j < R ? f2.output.data[((2 * T - 1) * B + b) * 2 * R + j] : f2.output.data[b * 2 * R + j]);
+      }
+      const u = layer.forward(new Tensor(x.data.slice(0, T * 4), [T, 4]), { returnSequences: false });
+      expect(u.output.shape).toEqual([2 * R]);
+      layer.dispose();
+    });
+  }
+
+  it('is for inference: with requiresGrad, or not a boolean, a typed error names it', () => {
+    const layer = new LSTM({ inputSize: 2, hiddenSize: 3 });
+    const x = new Tensor(new Float32Array(8), [4, 1, 2]);
+    expect(() => layer.forward(x, { requiresGrad: true, returnSequences: false })).toThrow(
+      expect.objectContaining({ code: 'RNNX_INVALID_ARGUMENT', param: 'options.returnSequences' }),
+    );
+    expect(() => layer.forward(x, { returnSequences: 'no' as unknown as boolean })).toThrow(
+      expect.objectContaining({ param: 'options.returnSequences' }),
+    );
+    layer.dispose();
+  });
+});
+
 describe('streams and async', () => {
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     it(`${cell}: stepping a stream equals one forward over the sequence; state/restore/reset`, () => {

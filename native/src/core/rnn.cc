@@ -367,7 +367,20 @@ constexpr double kStepParallelWork = 32768;
 constexpr int64_t kPipeMinSteps = 64;
 constexpr int64_t kPipeChunk = 16;
 
-std::atomic<int> g_forced_step_mode{-1};  // testing::force_step_mode
+// Batch 1's long-sequence mode when not chosen by the tuner: testing::force_step_mode, else
+// RNNX_STEP_MODE=team|pipe|single (for comparisons); -1 lets the tuner choose.
+std::atomic<int> g_forced_step_mode{-2};  // -2: not yet read from the environment
+
+int forced_step_mode() {
+  int m = g_forced_step_mode.load(std::memory_order_relaxed);
+  if (m != -2) return m;
+  const char* e = std::getenv("RNNX_STEP_MODE");
+  const std::string v = e ? e : "";
+  m = v == "team" ? 0 : v == "pipe" ? 1 : v == "single" ? 2 : -1;
+  int expected = -2;
+  g_forced_step_mode.compare_exchange_strong(expected, m, std::memory_order_relaxed);
+  return g_forced_step_mode.load(std::memory_order_relaxed);
+}
 
 // From this batch size on, a sequence's fused step also computes its input product (x * W_ih in
 // the same register blocks as h * W_hh) instead of reading an input projection computed before the
@@ -703,7 +716,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             ensure(kind);
             if (kind == 1) ensure(2);
             if (kind == 1 && !find(1)) ensure(1);
-            const int forced = chunked ? g_forced_step_mode.load(std::memory_order_relaxed) : -1;
+            const int forced = chunked ? forced_step_mode() : -1;
             tn = forced >= 0 ? nullptr : find(kind);
             mode_a = tn ? tn->choose() : kind == 2 ? forced == 1 : forced == 0;
             use_team = mode_a && kind != 2;
