@@ -725,9 +725,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               pipe = pipe_ok && forced == 1;
             } else if (kind == 1 && !mode_a) {
               // Two threads in either mode can both lose to one: a second core that the OS keeps
-              // taking away stalls the pipe's chunk handoff as it stalls the team's barrier (C5 once
-              // ran 2.8 ms on two threads against 2.0 on one). So the pipe is also tried against one
-              // thread, as a pool of one thread would run.
+              // taking away stalls the pipe's chunk handoff as it stalls the team's barrier. So the
+              // pipe is also tried against one thread, as a pool of one thread would run (a guard:
+              // not seen to matter on this machine so far).
               tn2 = find(2);
               pipe = tn2->choose();
             }
