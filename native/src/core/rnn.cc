@@ -729,7 +729,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
               // pipe is also tried against one thread, as a pool of one thread would run (a guard:
               // not seen to matter on this machine so far).
               tn2 = find(2);
-              pipe = tn2->choose();
+              pipe = tn2 ? tn2->choose() : true;
             }
           }
           if (!use_team) want = 1;
