@@ -169,8 +169,8 @@ extern template class Rnn<double>;
 namespace testing {
 /// Native tests only: forces the mode of the fused step at batch 1 over a long sequence, where the
 /// tuner would choose by measurement: 0 the team, 1 the pipe, 2 one thread (the projection still in
-/// chunks over the pool); -1 (the default) lets the tuner choose. A mode the call cannot run (the
-/// team or the pipe on one thread) falls back to one thread.
+/// chunks over the pool); -1 (the default) leaves it to RNNX_STEP_MODE, else the tuner. A mode the
+/// call cannot run (the team or the pipe on one thread) falls back to one thread.
 void force_step_mode(int mode);
 }  // namespace testing
 

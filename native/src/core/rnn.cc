@@ -367,19 +367,20 @@ constexpr double kStepParallelWork = 32768;
 constexpr int64_t kPipeMinSteps = 64;
 constexpr int64_t kPipeChunk = 16;
 
-// Batch 1's long-sequence mode when not chosen by the tuner: testing::force_step_mode, else
-// RNNX_STEP_MODE=team|pipe|single (for comparisons); -1 lets the tuner choose.
-std::atomic<int> g_forced_step_mode{-2};  // -2: not yet read from the environment
+// Batch 1's long-sequence mode when not chosen by the tuner (0 team, 1 pipe, 2 one thread):
+// testing::force_step_mode, else RNNX_STEP_MODE=team|pipe|single (for comparisons); -1 lets the
+// tuner choose.
+std::atomic<int> g_forced_step_mode{-1};  // testing::force_step_mode
 
 int forced_step_mode() {
-  int m = g_forced_step_mode.load(std::memory_order_relaxed);
-  if (m != -2) return m;
-  const char* e = std::getenv("RNNX_STEP_MODE");
-  const std::string v = e ? e : "";
-  m = v == "team" ? 0 : v == "pipe" ? 1 : v == "single" ? 2 : -1;
-  int expected = -2;
-  g_forced_step_mode.compare_exchange_strong(expected, m, std::memory_order_relaxed);
-  return g_forced_step_mode.load(std::memory_order_relaxed);
+  const int m = g_forced_step_mode.load(std::memory_order_relaxed);
+  if (m >= 0) return m;
+  static const int from_env = [] {
+    const char* e = std::getenv("RNNX_STEP_MODE");
+    const std::string v = e ? e : "";
+    return v == "team" ? 0 : v == "pipe" ? 1 : v == "single" ? 2 : -1;
+  }();
+  return from_env;
 }
 
 // From this batch size on, a sequence's fused step also computes its input product (x * W_ih in
@@ -698,38 +699,45 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           // the modes to choose from, measured by the tuner (Workspace::Tune::kind)
           const int kind = want > 1 ? (pipe_ok ? 1 : 0) : (pipe_ok ? 2 : -1);
           if (kind >= 0) {
-            auto ensure = [&](int k) {
-              for (auto& e : ws.tune)
-                if (e.B == B && e.x == fused_x && e.kind == k) return;
-              if (ws.tune.size() >= 16) ws.tune.erase(ws.tune.begin());
-              ws.tune.emplace_back();
-              ws.tune.back().B = B;
-              ws.tune.back().x = fused_x;
-              ws.tune.back().kind = k;
-            };
             auto find = [&](int k) -> typename Workspace::Tune* {
               for (auto& e : ws.tune)
                 if (e.B == B && e.x == fused_x && e.kind == k) return &e;
               return nullptr;
             };
-            // (both entries first: adding one may move the other)
-            ensure(kind);
-            if (kind == 1) ensure(2);
-            if (kind == 1 && !find(1)) ensure(1);
+            // Adds this shape's entry of kind k. A full table drops its oldest entry of another
+            // shape (a shape has at most three), so adding one of this shape's entries never drops
+            // the other.
+            auto ensure = [&](int k) {
+              if (find(k)) return;
+              if (ws.tune.size() >= 16)
+                ws.tune.erase(std::find_if(ws.tune.begin(), ws.tune.end(), [&](const typename Workspace::Tune& e) {
+                  return e.B != B || e.x != fused_x;
+                }));
+              ws.tune.emplace_back();
+              ws.tune.back().B = B;
+              ws.tune.back().x = fused_x;
+              ws.tune.back().kind = k;
+            };
             const int forced = chunked ? forced_step_mode() : -1;
-            tn = forced >= 0 ? nullptr : find(kind);
-            mode_a = tn ? tn->choose() : kind == 2 ? forced == 1 : forced == 0;
-            use_team = mode_a && kind != 2;
-            pipe = kind == 1 ? !mode_a : kind == 2 && mode_a;
             if (forced >= 0) {
+              use_team = forced == 0 && kind != 2;
               pipe = pipe_ok && forced == 1;
-            } else if (kind == 1 && !mode_a) {
-              // Two threads in either mode can both lose to one: a second core that the OS keeps
-              // taking away stalls the pipe's chunk handoff as it stalls the team's barrier. So the
-              // pipe is also tried against one thread, as a pool of one thread would run (a guard:
-              // not seen to matter on this machine so far).
-              tn2 = find(2);
-              pipe = tn2 ? tn2->choose() : true;
+            } else {
+              // (both entries before either pointer: adding one may move the other)
+              ensure(kind);
+              if (kind == 1) ensure(2);
+              tn = find(kind);
+              mode_a = tn->choose();
+              use_team = mode_a && kind != 2;
+              pipe = kind == 1 ? !mode_a : kind == 2 && mode_a;
+              if (kind == 1 && !mode_a) {
+                // Two threads in either mode can both lose to one: a second core that the OS keeps
+                // taking away stalls the pipe's chunk handoff as it stalls the team's barrier. So
+                // the pipe is also tried against one thread, as a pool of one thread would run (a
+                // guard: not seen to matter on this machine so far).
+                tn2 = find(2);
+                pipe = tn2->choose();
+              }
             }
           }
           if (!use_team) want = 1;

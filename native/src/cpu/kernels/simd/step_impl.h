@@ -139,11 +139,12 @@ inline void step_acc1(int64_t K, const float* A, const WT* Pq, V (&acc)[1][NV]) 
 // pipe wrote, often still in that core's cache) have the whole product to arrive. Loaded in the
 // cell update instead, the update waited on them (perf put most of its samples there). GRU: acc holds
 // r and z whole and the recurrent n part with b_hh; the input n part goes to xn (the reset
-// multiplies only the recurrent part). Finished rows start from zero (step_finish copies their state).
+// multiplies only the recurrent part). Without a projection, and for finished rows (step_finish
+// copies their state), the accumulators start from zero.
 template <int NV>
 RNNX_ALWAYS_INLINE void step_init(const StepArgs& a, int64_t q, int64_t b, V (&acc)[NV], float* xn) {
   for (int v = 0; v < NV; ++v) acc[v] = V::zero();
-  if (a.lengths && a.s >= a.lengths[b]) return;
+  if (!a.xw || (a.lengths && a.s >= a.lengths[b])) return;
   const int64_t H = a.H;
   const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
   const int64_t row = t * a.B + b;
@@ -275,13 +276,7 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
   V acc[M][NV];
   alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
   const bool loaded = a.xw != nullptr;
-  for (int r = 0; r < M; ++r) {
-    if (loaded) {
-      step_init<NV>(a, q, b0 + r, acc[r], xn[NV == 3 ? r : 0]);
-    } else {
-      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-    }
-  }
+  for (int r = 0; r < M; ++r) step_init<NV>(a, q, b0 + r, acc[r], xn[NV == 3 ? r : 0]);
   // One row at batch 1 splits K over partial sums (only then: a row's sums must not depend on how
   // many rows share its register block, which with a block's rows split between members varies from
   // call to call).
