@@ -136,6 +136,7 @@ export function markdown(doc) {
   if (rows.some((r) => r.mode === 'forward' && !r.needs?.includes('output')))
     notes.push(
       'Where the caller needs only the final state (C2, C5), rnnx runs `forward(x, { returnSequences: false })` (no per-step output array per call) and ONNX Runtime\'s graph outputs only Y_h.',
+      'Where the caller needs every output (C3), rnnx writes them into one tensor reused across calls (`forward(x, { out })`) and ONNX Runtime into a pre-allocated Y (`run(feeds, { Y })`); the other peers allocate theirs per call.',
     );
   const na = new Set();
   for (const r of rows) for (const v of Object.values(r.results)) if (v?.status === 'n/a' && v.note) na.add(v.note);

@@ -246,8 +246,10 @@ export async function makeOrtRunner(trial, sd, x, threads) {
   const outputs = needAll ? ['Y'] : ['Y_h'];
   const sess = await session(buildModel(trial, sd, { outputs, withState: false }), threads);
   const feeds = () => ({ X: new ort.Tensor('float32', x, [T, B, I]) });
+  // every output: into a pre-allocated Y reused across calls (as rnnx writes into forward's `out`)
+  const fetches = needAll ? { Y: new ort.Tensor('float32', new Float32Array(T * B * H), [T, 1, B, H]) } : undefined;
   return {
-    call: () => sess.run(feeds()),
+    call: () => sess.run(feeds(), fetches),
     async check() {
       const r = await sess.run(feeds());
       return needAll ? { output: r.Y.data } : { h: r.Y_h.data };

@@ -82,9 +82,13 @@ export function makeRnnxRunner(trial, layer, x, T, { checkSteps = 4 } = {}) {
     };
   }
   // A caller that needs only the final state asks for no per-step outputs (ONNX Runtime's graph
-  // then outputs only Y_h, the other peers return only their last state).
+  // then outputs only Y_h, the other peers return only their last state). One that needs every
+  // output gets them in one tensor reused across calls (forward's `out`), as ONNX Runtime writes
+  // into a pre-allocated Y (see onnx.mjs).
   const needAll = trial.needs.includes('output');
-  const opts = needAll ? undefined : { returnSequences: false };
+  const opts = needAll
+    ? { out: new Tensor(new Float32Array(T * B * layer.outputSize), [T, B, layer.outputSize]) }
+    : { returnSequences: false };
   return {
     call: () => layer.forward(xt, opts),
     check() {

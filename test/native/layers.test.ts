@@ -236,6 +236,65 @@ describe('returnSequences: false', () => {
   });
 });
 
+describe('options.out', () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: the output goes into the caller's tensor, every element overwritten, the same bits as a fresh array`, async () => {
+      const r = rng(47);
+      const layer = make[cell]!({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, batchFirst: true, seed: 3 });
+      const T = 7;
+      const B = 3;
+      const x = randn(r, [B, T, 4]) as Tensor<Float32Array>;
+      const lengths = [7, 2, 5];
+      const want = layer.forward(x, { lengths });
+      const out = new Tensor(new Float32Array(B * T * 10).fill(Number.NaN), [B, T, 10]);
+      for (const run of [() => layer.forward(x, { lengths, out }), () => layer.forwardAsync(x, { lengths, out })]) {
+        out.data.fill(Number.NaN);
+        const got = await run();
+        expect(got.output).toBe(out);
+        expect(Array.from(out.data)).toEqual(Array.from(want.output.data));
+        expect(Array.from(got.h.data)).toEqual(Array.from(want.h.data));
+      }
+      // the last outputs only, and with a tape (the gradients do not depend on where the output went)
+      const last = new Tensor(new Float32Array(B * 10).fill(Number.NaN), [B, 10]);
+      const l = layer.forward(x, { lengths, returnSequences: false, out: last });
+      expect(l.output).toBe(last);
+      expect(Array.from(last.data)).toEqual(Array.from(layer.forward(x, { lengths, returnSequences: false }).output.data));
+      const gy = randn(r, [B, T, 10]) as Tensor<Float32Array>;
+      const g1 = layer.forward(x, { lengths, requiresGrad: true }).backward({ output: gy });
+      out.data.fill(Number.NaN);
+      const tape = layer.forward(x, { lengths, requiresGrad: true, out });
+      expect(Array.from(out.data)).toEqual(Array.from(want.output.data));
+      const g2 = tape.backward({ output: gy });
+      expect(Array.from(g2.input.data)).toEqual(Array.from(g1.input.data));
+      layer.dispose();
+    });
+  }
+
+  it('a wrong tensor gets a typed error naming options.out', () => {
+    const layer = new GRU({ inputSize: 2, hiddenSize: 3 });
+    const buf = new Float32Array(64);
+    const x = new Tensor(buf.subarray(0, 8), [4, 1, 2]);
+    const h0 = new Tensor(buf.subarray(40, 43), [1, 1, 3]);
+    const bad: [unknown, string][] = [
+      [new Tensor(new Float32Array(12), [4, 3]), 'RNNX_SHAPE_MISMATCH'], // unbatched shape for batched x
+      [new Tensor(new Float32Array(13), [13]), 'RNNX_SHAPE_MISMATCH'],
+      [new Tensor(new Float64Array(12), [4, 1, 3]), 'RNNX_DTYPE'],
+      [new Float32Array(12), 'RNNX_INVALID_ARGUMENT'],
+      [new Tensor(buf.subarray(4, 16), [4, 1, 3]), 'RNNX_INVALID_ARGUMENT'], // overlaps x
+      [new Tensor(buf.subarray(32, 44), [4, 1, 3]), 'RNNX_INVALID_ARGUMENT'], // overlaps h0
+    ];
+    for (const [out, code] of bad)
+      expect(() => layer.forward(x, { h0, out: out as Tensor })).toThrow(expect.objectContaining({ code, param: 'options.out' }));
+    // next to x and h0 in the same buffer, without overlap: fine
+    const ok = new Tensor(buf.subarray(8, 20), [4, 1, 3]);
+    expect(layer.forward(x, { h0, out: ok }).output).toBe(ok);
+    expect(() => layer.forward(x, { returnSequences: false, out: new Tensor(new Float32Array(12), [4, 1, 3]) })).toThrow(
+      expect.objectContaining({ code: 'RNNX_SHAPE_MISMATCH', param: 'options.out' }),
+    );
+    layer.dispose();
+  });
+});
+
 describe('streams and async', () => {
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     it(`${cell}: stepping a stream equals one forward over the sequence; state/restore/reset`, () => {
