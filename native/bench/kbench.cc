@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
       a.y = y.data();
       a.hn = hn.data();
       a.cn = c.cell == CellType::kLstm ? cn.data() : nullptr;
+      // KBENCH_STREAM=1: the state carried from call to call in place, as a stream step does
+      if (std::getenv("KBENCH_STREAM")) {
+        a.h0 = a.hn;
+        a.c0 = a.cn;
+      }
       Tape<float> tape;
       std::vector<float> dx(x.size()), dw(n), gy(y.size(), 1.f);
       BackwardArgs<float> ba;
