@@ -329,8 +329,6 @@ export abstract class Recurrent {
   readonly config: Readonly<RecurrentConfig>;
   /** @internal */
   protected _native: NativeRnn | null;
-  /** @internal The per-step outputs of `returnSequences: false` calls (see sequenceScratch). */
-  private _seqScratch: NativeFloatArray | null = null;
   /** @internal */
   private readonly _specs: { name: string; shape: number[]; offset: number; size: number }[];
 
@@ -636,11 +634,8 @@ export abstract class Recurrent {
           throw invalidArg('options.out', `a tensor sharing no memory with ${name} (it is written while ${name} is read)`, o.out);
       out = o.out;
     }
-    const y = !returnSequences
-      ? this.sequenceScratch(T * B * this.outputSize)
-      : out
-        ? (out.data as NativeFloatArray)
-        : this._allocOut(T * B * this.outputSize);
+    // (returnSequences false: no per-step outputs at all, the native call writes only the states)
+    const y = !returnSequences ? null : out ? (out.data as NativeFloatArray) : this._allocOut(T * B * this.outputSize);
     const hn = this._allocOut(LD * B * R);
     const cn = cfg.cell === 'lstm' ? this._allocOut(LD * B * H) : null;
     void fn;
@@ -655,16 +650,6 @@ export abstract class Recurrent {
       hadH0: h0 !== null,
       hadC0: c0 !== null,
     };
-  }
-
-  /** The buffer that takes the per-step outputs of a `returnSequences: false` call (reused; the
-   * module runs one call at a time, so no two calls share it). */
-  private sequenceScratch(n: number): NativeFloatArray {
-    const have = this._seqScratch;
-    if (have && have.length >= n) return have.length === n ? have : (have.subarray(0, n) as NativeFloatArray);
-    const fresh = this._allocOut(n);
-    this._seqScratch = fresh;
-    return fresh;
   }
 
   /** Each sequence's last output, [B, D*R]: the top layer's final states of every direction. */
@@ -684,7 +669,7 @@ export abstract class Recurrent {
       const last = this.lastOutputs(p.args.hn, p.B, p.out);
       output = (p.out ?? new Tensor(last, p.shapes.out)) as FloatTensor;
     } else {
-      output = (p.out ?? new Tensor(p.args.y, p.shapes.out)) as FloatTensor;
+      output = (p.out ?? new Tensor(p.args.y as NativeFloatArray, p.shapes.out)) as FloatTensor;
     }
     const out: ForwardResult = {
       output,
@@ -836,7 +821,6 @@ export abstract class Recurrent {
       this._native.dispose();
       this._native = null;
     }
-    this._seqScratch = null;
   }
 
   [Symbol.dispose](): void {

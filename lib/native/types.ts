@@ -66,7 +66,7 @@ export interface NativeForwardArgs {
   h0: NativeFloatArray | null;
   c0: NativeFloatArray | null;
   lengths: Int32Array | null;
-  y: NativeFloatArray; // output, written
+  y: NativeFloatArray | null; // output, written (null without requiresGrad: no per-step outputs)
   hn: NativeFloatArray; // output, written
   cn: NativeFloatArray | null; // output (LSTM), written
   requiresGrad: boolean;

@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
       a.y = y.data();
       a.hn = hn.data();
       a.cn = c.cell == CellType::kLstm ? cn.data() : nullptr;
+      // KBENCH_NOY=1: no per-step outputs (what forward's returnSequences: false asks for)
+      if (std::getenv("KBENCH_NOY") && !c.train) a.y = nullptr;
       // KBENCH_STREAM=1: the state carried from call to call in place, as a stream step does
       if (std::getenv("KBENCH_STREAM")) {
         a.h0 = a.hn;

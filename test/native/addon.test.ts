@@ -364,12 +364,21 @@ describe('forward argument checks', () => {
         });
       }
 
-      it('requires x and y, allows null h0/hn/c0/cn', () => {
+      it('requires x (and y with a tape), allows null h0/hn/c0/cn, and a null y without a tape', () => {
         const a = good();
         expect(codeOf(() => m.forward({ ...a, x: undefined as never }))).toBe('RNNX_INVALID_ARGUMENT');
-        expect(codeOf(() => m.forward({ ...a, y: null as never }))).toBe('RNNX_INVALID_ARGUMENT');
+        expect(codeOf(() => m.forward({ ...a, y: null as never, requiresGrad: true }))).toBe('RNNX_INVALID_ARGUMENT');
         m.forward({ ...a, h0: null, hn: null as never, c0: null, cn: null });
         expect(allFinite(a.y)).toBe(true);
+        // no per-step outputs: the same final state as a call that writes them
+        m.forward(a);
+        const hn = Array.from(a.hn as Float32Array);
+        const cn = a.cn ? Array.from(a.cn as Float32Array) : null;
+        (a.hn as Float32Array).fill(Number.NaN);
+        if (a.cn) (a.cn as Float32Array).fill(Number.NaN);
+        expect(m.forward({ ...a, y: null as never })).toBeUndefined();
+        expect(Array.from(a.hn as Float32Array)).toEqual(hn);
+        if (cn) expect(Array.from(a.cn as Float32Array)).toEqual(cn);
       });
 
       if (cell !== 'lstm') {

@@ -58,7 +58,7 @@ struct ForwardArgs {
   const T* h0 = nullptr;             // null: zeros
   const T* c0 = nullptr;             // null: zeros (LSTM)
   const int32_t* lengths = nullptr;  // null: every sequence has seq_len steps
-  T* y = nullptr;                    // required
+  T* y = nullptr;                    // null (inference only): the top layer writes no per-step output
   T* hn = nullptr;                   // may be null; may alias h0
   T* cn = nullptr;                   // may be null; may alias c0 (LSTM)
 };

@@ -82,7 +82,8 @@ std::unique_ptr<ForwardBaton<T>> PrepareForward(ModuleState& st, const ForwardFi
   const Shape state_shape{{"numLayers", d.L}, {"dirs", d.D}, {"batch", B}, {"stateSize", d.R}};
   const Shape cell_shape{{"numLayers", d.L}, {"dirs", d.D}, {"batch", B}, {"hiddenSize", d.H}};
   a.x = CheckArray<T>(f.x, "x", SequenceShape(c, T_, B, {"inputSize", d.I}));
-  a.y = CheckArray<T>(f.y, "y", SequenceShape(c, T_, B, {"dirs", d.D}, {"stateSize", d.R}));
+  // (null without a tape: no per-step outputs, the caller takes the final state)
+  a.y = CheckArray<T>(f.y, "y", SequenceShape(c, T_, B, {"dirs", d.D}, {"stateSize", d.R}), !b->requires_grad);
   a.h0 = CheckArray<T>(f.h0, "h0", state_shape, true);
   a.hn = CheckArray<T>(f.hn, "hn", state_shape, true);
   if (d.lstm) {

@@ -561,7 +561,8 @@ void Rnn<T>::ensure_packed(const void* table, bool backward) {
 template <typename T>
 void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
   check_call(a.seq_len, a.batch, a.lengths);
-  if (!a.x || !a.y) throw Error(Code::kInvalidArgument, "forward: x and y are required");
+  if (!a.x) throw Error(Code::kInvalidArgument, "forward: x is required");
+  if (!a.y && tape) throw Error(Code::kInvalidArgument, "forward: y is required with a tape");
   guarded("forward", [&] {
     const cpu::KernelTable<T>& K = cpu::kernels<T>();
     cpu::CellParams<T> cp = cell_params<T>(cfg_);
@@ -634,17 +635,21 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       const int64_t in = cfg_.layer_input_size(l);
       // The top layer of a time-major inference call writes straight into the caller's y. Every row
       // t < lengths[b] is written below; only padded rows need zeroing.
-      const bool direct = l == L - 1 && !tape && !cfg_.batch_first;
+      // (No y: the top layer writes no per-step output at all; the caller wants the final state.)
+      const bool none = l == L - 1 && !a.y;
+      const bool direct = none || (l == L - 1 && !tape && !cfg_.batch_first);
       T* ylp = direct ? a.y : nullptr;
       if (!direct) {
         Buffer<T>& yb = tape ? tape->layer_out[l] : ws.ybuf[l % 2];
         ensure_size(yb, TT * B * OUT);
         ylp = yb.data();
       }
-      if (padded)
+      if (none) {
+      } else if (padded) {
         std::fill_n(ylp, TT * B * OUT, T(0));
-      else if (direct)
+      } else if (direct) {
         touch_pages(ylp, TT * B * OUT);
+      }
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
         const typename Workspace::Packed& pk = ws.packed[idx];
@@ -829,7 +834,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.Ph = b16 ? static_cast<const void*>(pkm.hh_i.b16.data()) : pkm.hh_i.f.data();
             sa.bf16 = b16;
             sa.c = c;
-            sa.y = ylp + d * R;
+            sa.y = ylp ? ylp + d * R : nullptr;
             sa.ldy = OUT;
             if (td) {
               sa.pre = td->pre.data();
@@ -1058,7 +1063,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             }
           }
           // 2c. outputs of running sequences
-          for (int64_t b = 0; b < B; ++b) {
+          for (int64_t b = 0; b < B && ylp; ++b) {
             if (s >= lens[b]) continue;
             const int64_t row = t_of(s, b) * B + b;
             std::memcpy(ylp + row * OUT + d * R, h + b * R, sizeof(T) * R);
@@ -1070,10 +1075,12 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       xin = ylp;
     }
     // top layer output, in the caller's layout
-    if (cfg_.batch_first)
+    if (!a.y) {
+    } else if (cfg_.batch_first) {
       transpose01(xin, a.y, TT, B, OUT);
-    else if (xin != a.y)
+    } else if (xin != a.y) {
       par_copy(a.y, xin, TT * B * OUT);
+    }
     if (tape) {
       tape->weights_version = version_;
       tape->valid = true;
