@@ -55,7 +55,7 @@ struct FwdIn {
 };
 
 template <typename T>
-FwdOut run_forward(rnnx::Rnn<T>& rnn, const FwdIn& in, rnnx::Tape<T>* tape = nullptr) {
+FwdOut run_forward(rnnx::Rnn<T>& rnn, const FwdIn& in, rnnx::Tape<T>* tape = nullptr, bool no_y = false) {
   const auto& cfg = rnn.config();
   const Sizes sz = sizes_of(cfg, in.T, in.B);
   const bool lstm = cfg.cell == rnnx::CellType::kLstm;
@@ -70,7 +70,7 @@ FwdOut run_forward(rnnx::Rnn<T>& rnn, const FwdIn& in, rnnx::Tape<T>* tape = nul
   a.h0 = in.h0.empty() ? nullptr : h0.data();
   a.c0 = in.c0.empty() ? nullptr : c0.data();
   a.lengths = in.lengths.empty() ? nullptr : len.data();
-  a.y = y.data();
+  a.y = no_y ? nullptr : y.data();  // (no_y: no per-step outputs; o.y stays the guard's fill)
   a.hn = hn.data();
   a.cn = lstm ? cn.data() : nullptr;
   rnn.forward(a, tape);

@@ -484,8 +484,9 @@ TEST(rnn_semantics, errors) {
     rnnx::ForwardArgs<double> a;
     a.seq_len = T;
     a.batch = B;
-    a.x = x.data();  // y missing
-    CHECK_THROWS_CODE(rnn.forward(a, nullptr), Code::kInvalidArgument);
+    a.x = x.data();  // y missing: fine without a tape (no per-step outputs), refused with one
+    rnnx::Tape<double> tape;
+    CHECK_THROWS_CODE(rnn.forward(a, &tape), Code::kInvalidArgument);
   }
   // tapes
   std::vector<double> dx(static_cast<size_t>(sz.x)), dw(static_cast<size_t>(n));
@@ -593,6 +594,42 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
       }
   }
   rnnx::ThreadPool::global().set_threads(threads0);
+}
+
+// Without y (returnSequences: false) a call writes no per-step output and its final states are the
+// same bits as a call that writes them: every ISA, the fused step (team, pipe, one thread) and the
+// general path (float64, batch first, several layers, lengths).
+TEST(rnn_semantics, no_outputs_same_final_state) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  const std::string original = rnnx::cpu::selected_isa();
+  uint64_t seed = 1700;
+  for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})
+    for (int shape = 0; shape < 3; ++shape) {
+      RnnConfig cfg = make_config(cell, 6, 20, shape == 1 ? 2 : 1, shape == 1);
+      cfg.batch_first = shape == 2;
+      const int64_t T = shape == 0 ? 70 : 5, B = shape == 0 ? 1 : 3;
+      Rng rng(seed++);
+      auto w = round_f32(rng.vec<double>(static_cast<size_t>(param_total(cfg)), -0.3, 0.3));
+      FwdIn in = random_input(cfg, T, B, rng, true, true, shape == 1 ? std::vector<int32_t>{5, 2, 4} : std::vector<int32_t>{});
+      in.x = round_f32(in.x);
+      for (const auto& isa : usable_isas())
+        for (int threads : {1, 2}) {
+          rnnx::cpu::set_isa(isa);
+          pool.set_threads(threads);
+          auto rf = make_rnn<float>(cfg, w);
+          for (int rep = 0; rep < (shape == 0 ? 6 : 1); ++rep) {  // (the tuner's modes at batch 1)
+            const FwdOut full = run_forward(*rf, in), none = run_forward(*rf, in, static_cast<rnnx::Tape<float>*>(nullptr), true);
+            CHECK_MSG(none.hn == full.hn && none.cn == full.cn,
+                      "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": final state differs without y");
+          }
+          auto rd = make_rnn<double>(cfg, w);
+          const FwdOut full = run_forward(*rd, in), none = run_forward(*rd, in, static_cast<rnnx::Tape<double>*>(nullptr), true);
+          CHECK_MSG(none.hn == full.hn && none.cn == full.cn, "[float64] " << describe(cfg) << ": final state differs without y");
+        }
+    }
+  rnnx::cpu::set_isa(original);
+  pool.set_threads(threads0);
 }
 
 // Batch 1 over a long sequence gives the same bits on any number of threads: one thread, the team
