@@ -172,13 +172,13 @@ const SLAB_MAX = 1 << 13;
 let slab: ArrayBuffer | null = null;
 let slabUsed = 0;
 
-/** Step-by-step inference with the state kept natively (unidirectional stacks). */
 /** Whether two typed arrays share any byte of memory. */
 function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.buffer !== b.buffer) return false;
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
+/** Step-by-step inference with the state kept natively (unidirectional stacks). */
 export class RecurrentStream {
   /** @internal */
   private readonly native: NativeStream;

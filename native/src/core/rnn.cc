@@ -644,12 +644,10 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         ensure_size(yb, TT * B * OUT);
         ylp = yb.data();
       }
-      if (none) {
-      } else if (padded) {
+      if (padded && !none)
         std::fill_n(ylp, TT * B * OUT, T(0));
-      } else if (direct) {
+      else if (direct && !none)
         touch_pages(ylp, TT * B * OUT);
-      }
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;
         const typename Workspace::Packed& pk = ws.packed[idx];
@@ -1075,12 +1073,10 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       xin = ylp;
     }
     // top layer output, in the caller's layout
-    if (!a.y) {
-    } else if (cfg_.batch_first) {
+    if (a.y && cfg_.batch_first)
       transpose01(xin, a.y, TT, B, OUT);
-    } else if (xin != a.y) {
+    else if (a.y && xin != a.y)
       par_copy(a.y, xin, TT * B * OUT);
-    }
     if (tape) {
       tape->weights_version = version_;
       tape->valid = true;
