@@ -93,7 +93,8 @@ export function makeRnnxRunner(trial, layer, x, T, { checkSteps = 4 } = {}) {
     call: () => layer.forward(xt, opts),
     check() {
       const r = layer.forward(xt, opts);
-      return needAll ? { output: r.output.data } : { h: r.h.data };
+      // (a copy: `out` is overwritten by the timed calls)
+      return needAll ? { output: r.output.data.slice() } : { h: r.h.data };
     },
     release() {},
   };

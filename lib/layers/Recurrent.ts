@@ -89,8 +89,7 @@ export interface ForwardOptions {
   /**
    * `false`: `output` is each sequence's last output only, [B, D*R] ([D*R] for unbatched input): the
    * top layer's final hidden state, both directions side by side (Keras `return_sequences=false`;
-   * with `lengths`, taken at each sequence's own end). The per-step outputs are then written into a
-   * buffer the module keeps and reuses (freed by dispose()), not into a new array per call: a
+   * with `lengths`, taken at each sequence's own end). No per-step outputs are written at all: a
    * classifier that needs only the final state allocates nothing large. Inference only (not with
    * `requiresGrad`). Default `true`.
    */
@@ -664,15 +663,10 @@ export abstract class Recurrent {
   }
 
   private result(p: ReturnType<Recurrent['prepare']>, tape: NativeTape | undefined): ForwardResult | Tape {
-    let output: FloatTensor;
-    if (!p.returnSequences) {
-      const last = this.lastOutputs(p.args.hn, p.B, p.out);
-      output = (p.out ?? new Tensor(last, p.shapes.out)) as FloatTensor;
-    } else {
-      output = (p.out ?? new Tensor(p.args.y as NativeFloatArray, p.shapes.out)) as FloatTensor;
-    }
+    // (into `out` when given: the native call wrote the sequence there, lastOutputs the last outputs)
+    const data = p.returnSequences ? (p.args.y as NativeFloatArray) : this.lastOutputs(p.args.hn, p.B, p.out);
     const out: ForwardResult = {
-      output,
+      output: (p.out ?? new Tensor(data, p.shapes.out)) as FloatTensor,
       h: new Tensor(p.args.hn, p.shapes.h) as FloatTensor,
     };
     if (p.args.cn) out.c = new Tensor(p.args.cn, p.shapes.c) as FloatTensor;

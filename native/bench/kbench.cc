@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   }
   // KBENCH_MODE=0|1|2 forces batch 1's long-sequence mode (team, pipe, one thread) instead of the tuner
   if (const char* e = std::getenv("KBENCH_MODE")) rnnx::testing::force_step_mode(std::atoi(e));
+  const bool trace = std::getenv("KBENCH_TRACE") != nullptr;  // KBENCH_TRACE=1: the first 200 call times
   std::printf("isa %s\n", cpu::selected_isa().c_str());
   for (int th : threads) {
     ThreadPool::global().set_threads(th);
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
         }
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (it > 0) ts.push_back(dt);
-        if (std::getenv("KBENCH_TRACE") && it < 200) std::printf("%s%.0f%s", it % 10 == 0 ? "    " : "", dt * 1e6, it % 10 == 9 ? "\n" : " ");
+        if (trace && it < 200) std::printf("%s%.0f%s", it % 10 == 0 ? "    " : "", dt * 1e6, it % 10 == 9 ? "\n" : " ");
       }
       const double m = median(ts);
       std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs)\n", c.name, m * 1e6, flops / m / 1e9, ts.size());

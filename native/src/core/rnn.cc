@@ -635,18 +635,18 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
       const int64_t in = cfg_.layer_input_size(l);
       // The top layer of a time-major inference call writes straight into the caller's y. Every row
       // t < lengths[b] is written below; only padded rows need zeroing.
-      // (No y: the top layer writes no per-step output at all; the caller wants the final state.)
-      const bool none = l == L - 1 && !a.y;
-      const bool direct = none || (l == L - 1 && !tape && !cfg_.batch_first);
+      // No y: the top layer writes no per-step output at all (ylp stays null; the caller wants the
+      // final state).
+      const bool direct = l == L - 1 && (!a.y || (!tape && !cfg_.batch_first));
       T* ylp = direct ? a.y : nullptr;
       if (!direct) {
         Buffer<T>& yb = tape ? tape->layer_out[l] : ws.ybuf[l % 2];
         ensure_size(yb, TT * B * OUT);
         ylp = yb.data();
       }
-      if (padded && !none)
+      if (ylp && padded)
         std::fill_n(ylp, TT * B * OUT, T(0));
-      else if (direct && !none)
+      else if (ylp && direct)
         touch_pages(ylp, TT * B * OUT);
       for (int64_t d = 0; d < D; ++d) {
         const int64_t idx = l * D + d;

@@ -68,6 +68,8 @@ struct StepArgs {
   int64_t s = 0;                      // the step
   int64_t flip = 0;                   // blocks run in descending order when s + flip is odd
   bool descending() const { return ((s + flip) & 1) != 0; }
+  // batch row b's row index (t * B + b) at step `step`: t = step, or lengths[b] - 1 - step in reverse
+  int64_t row_at(int64_t b, int64_t step) const { return (reverse ? lengths[b] - 1 - step : step) * B + b; }
   const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state
   bool reverse = false;
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null

@@ -144,16 +144,15 @@ constexpr int64_t kXwAhead = 2;
 
 RNNX_ALWAYS_INLINE void prefetch_xw(const StepArgs& a, int64_t q, int64_t b, int64_t s) {
   if (!a.xw || a.B > 4 || !a.lengths || s >= a.lengths[b]) return;
-  const int64_t H = a.H;
-  const int64_t t = a.reverse ? a.lengths[b] - 1 - s : s;
+  const int64_t H = a.H, row = a.row_at(b, s);
   if (a.cell == CellType::kRnn) {
-    const float* p = a.xw + (t * a.B + b) * H + q * 2 * V::kWidth;
+    const float* p = a.xw + row * H + q * 2 * V::kWidth;
     RNNX_PREFETCH(p);
     if ((q * 2 + 1) * V::kWidth < H) RNNX_PREFETCH(p + V::kWidth);
     return;
   }
   const int gates = a.cell == CellType::kLstm ? 4 : 3;
-  const float* p = a.xw + (t * a.B + b) * gates * H + q * V::kWidth;
+  const float* p = a.xw + row * gates * H + q * V::kWidth;
   for (int g = 0; g < gates; ++g) RNNX_PREFETCH(p + g * H);
 }
 
@@ -168,9 +167,7 @@ template <int NV>
 RNNX_ALWAYS_INLINE void step_init(const StepArgs& a, int64_t q, int64_t b, V (&acc)[NV], float* xn) {
   for (int v = 0; v < NV; ++v) acc[v] = V::zero();
   if (!a.xw || (a.lengths && a.s >= a.lengths[b])) return;
-  const int64_t H = a.H;
-  const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
-  const int64_t row = t * a.B + b;
+  const int64_t H = a.H, row = a.row_at(b, a.s);
   if (a.cell == CellType::kRnn) {
     for (int part = 0; part < 2; ++part) {
       const int64_t u0 = (q * 2 + part) * V::kWidth;
@@ -214,8 +211,7 @@ template <int NV>
 RNNX_ALWAYS_INLINE void step_finish(const StepArgs& a, int64_t q, int64_t b, const V (&acc)[NV], const float* xn, bool loaded) {
   const int64_t H = a.H;
   const bool active = !a.lengths || a.s < a.lengths[b];
-  const int64_t t = a.reverse ? a.lengths[b] - 1 - a.s : a.s;
-  const int64_t row = t * a.B + b;
+  const int64_t row = a.row_at(b, a.s);
   const float* hp_row = a.h + b * H;
   float* hn_row = a.hnext + b * H;
   prefetch_xw(a, q, b, a.s + kXwAhead);
