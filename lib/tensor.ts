@@ -62,8 +62,16 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** Validates a shape argument and returns a frozen copy. */
-function checkShape(shape: unknown, param: string): readonly number[] {
+/**
+ * The frozen shapes this module made (checkShape's copies): immutable and already validated, so a
+ * tensor given one (`new Tensor(d, t.shape)`, a stream's output shape) shares it instead of copying
+ * and re-checking it.
+ */
+const CHECKED_SHAPES = new WeakSet<readonly number[]>();
+
+/** Validates a shape argument and returns a frozen copy (or the argument, when it is one). */
+export function checkShape(shape: unknown, param: string): readonly number[] {
+  if (CHECKED_SHAPES.has(shape as readonly number[])) return shape as readonly number[];
   if (!Array.isArray(shape)) throw invalidArg(param, 'array of non-negative integers', shape);
   if (shape.length > MAX_RANK) throw invalidArg(param, `array of at most ${MAX_RANK} dimensions`, shape);
   for (let i = 0; i < shape.length; i++) {
@@ -76,7 +84,9 @@ function checkShape(shape: unknown, param: string): readonly number[] {
       );
     }
   }
-  return Object.freeze(shape.slice() as number[]);
+  const frozen = Object.freeze(shape.slice() as number[]);
+  CHECKED_SHAPES.add(frozen);
+  return frozen;
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   invalidArg,
   shapeError,
 } from '../errors.js';
-import { Tensor, shapeSize } from '../tensor.js';
+import { Tensor, checkShape, shapeSize } from '../tensor.js';
 import { assertBoolean, checkOptions, isPlainObject } from '../validate.js';
 import { getBinding } from '../native/binding.js';
 import { mulberry32 } from '../random.js';
@@ -185,11 +185,16 @@ export class RecurrentStream {
   private readonly owner: Recurrent;
   readonly batch: number;
 
+  /** @internal the output's shapes, [R] (a batch of 1 fed unbatched frames) and [B, R], made once */
+  private readonly outShapes: readonly [readonly number[], readonly number[]];
+
   /** @internal */
   constructor(owner: Recurrent, native: NativeStream, batch: number) {
     this.owner = owner;
     this.native = native;
     this.batch = batch;
+    const R = owner.stateSize;
+    this.outShapes = [checkShape([R], 'shape'), checkShape([batch, R], 'shape')];
   }
 
   get disposed(): boolean {
@@ -220,14 +225,14 @@ export class RecurrentStream {
       throw invalidArg('frame', 'a Tensor or Float32Array', frame);
     }
     this.owner._checkDType(data, 'frame');
-    const R = cfg.projSize > 0 ? cfg.projSize : cfg.hiddenSize;
-    const y = this.owner._allocOut(B * R);
+    const shape = this.outShapes[unbatched ? 0 : 1];
+    const y = this.owner._allocOut(B * (shape[shape.length - 1] as number));
     try {
       this.native.step(data as NativeFloatArray, y);
     } catch (e) {
       throw fromNative(e);
     }
-    return new Tensor(y, unbatched ? [R] : [B, R]) as FloatTensor;
+    return new Tensor(y, shape) as FloatTensor;
   }
 
   /** A copy of the state: h [L, B, R], c [L, B, H] (LSTM). Serialisable (e.g. to move a session). */

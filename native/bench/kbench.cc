@@ -120,7 +120,9 @@ int main(int argc, char** argv) {
         if (trace && it < 200) std::printf("%s%.0f%s", it % 10 == 0 ? "    " : "", dt * 1e6, it % 10 == 9 ? "\n" : " ");
       }
       const double m = median(ts);
-      std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs)\n", c.name, m * 1e6, flops / m / 1e9, ts.size());
+      double mean = 0;
+      for (double t : ts) mean += t / static_cast<double>(ts.size());
+      std::printf("  %-8s %10.1f us  %6.1f GFLOP/s  (%zu runs, mean %.1f us)\n", c.name, m * 1e6, flops / m / 1e9, ts.size(), mean * 1e6);
     }
   }
   return 0;

@@ -331,6 +331,21 @@ describe('streams and async', () => {
     });
   }
 
+  it("a batch-1 stream's output is [R] for an unbatched frame and [1, R] for a batched one, a frozen shape either way", () => {
+    const layer = new GRU({ inputSize: 4, hiddenSize: 5, seed: 2 });
+    const s = layer.stream();
+    const a = s.step(new Tensor(new Float32Array(4).fill(0.5), [4]));
+    const b = s.step(new Tensor(new Float32Array(4).fill(0.5), [1, 4]));
+    const c = s.step(new Float32Array(4).fill(0.5));
+    expect(a.shape).toEqual([5]);
+    expect(b.shape).toEqual([1, 5]);
+    expect(c.shape).toEqual([5]);
+    for (const t of [a, b, c]) expect(Object.isFrozen(t.shape)).toBe(true);
+    expect(a.data).not.toBe(c.data);
+    s.dispose();
+    layer.dispose();
+  });
+
   for (const dtype of ['float32', 'float64'] as const) {
     it(`${dtype}: small outputs share slabs yet each step's output is its own, kept across many slabs`, () => {
       // 200 steps of a 96-wide state (384 or 768 bytes a step) fill several 64 KiB slabs; every output

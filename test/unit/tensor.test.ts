@@ -33,6 +33,23 @@ suite('Tensor construction', () => {
     expect(() => (t.shape as number[]).push(1)).toThrow(TypeError);
   });
 
+  it("shares another tensor's frozen shape instead of copying it, and still checks it against the data", () => {
+    const t = new Tensor(new Float32Array(6), [2, 3]);
+    const u = new Tensor(new Float32Array(6), t.shape);
+    expect(u.shape).toBe(t.shape);
+    expect(() => (u.shape as number[]).push(1)).toThrow(TypeError);
+    const e = catchErr(() => new Tensor(new Float32Array(5), t.shape));
+    expect(e).toBeInstanceOf(ShapeError);
+    expect(e.param).toBe('data');
+    // a frozen array the module did not make is validated and copied like any other
+    const own = Object.freeze([2, 3]);
+    const v = new Tensor(new Float32Array(6), own);
+    expect(v.shape).not.toBe(own);
+    expect(v.shape).toEqual([2, 3]);
+    const bad = Object.freeze([2, -3]);
+    expect(catchErr(() => new Tensor(new Float32Array(6), bad)).param).toBe('shape');
+  });
+
   it('infers dtype from the array type', () => {
     expect(new Tensor(new Float64Array(1), [1]).dtype).toBe('float64');
     expect(new Tensor(new Int32Array(1), [1]).dtype).toBe('int32');
