@@ -677,6 +677,79 @@ TEST(rnn_semantics, batch1_long_sequence_same_bits_on_any_thread_count) {
   pool.set_threads(threads0);
 }
 
+// A team splits a batch's steps by hidden-unit blocks or by rows (testing::force_step_split; the rule
+// picks rows from 16 rows a member on small weights): every (block, row) sum is the same either way,
+// so both splits, and the rule, give the same bits, with and without a tape, on every ISA: uneven
+// lengths, both directions, two layers, a batch that does not divide between the members. (Against
+// one thread: the same bits where no sequence is padded. A padded reverse direction reads an input
+// projection computed before the steps, whose GEMM the pool splits by rows, and the AVX2 kernels'
+// row tails then fall on other rows.) The gradients through a tape recorded with either split match
+// float64.
+TEST(rnn_semantics, step_split_by_rows_or_units_same_bits) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  const std::string original = rnnx::cpu::selected_isa();
+  struct Shape {
+    int64_t H, B, T;
+    bool full;
+  };
+  const Shape shapes[] = {{40, 35, 6, false}, {33, 5, 4, true}, {70, 9, 3, false}};
+  uint64_t seed = 1900;
+  for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})
+    for (const Shape& sh : shapes) {
+      RnnConfig cfg = make_config(cell, 11, sh.H, 2, true);
+      Rng rng(seed++);
+      auto w = round_f32(rng.vec<double>(static_cast<size_t>(param_total(cfg)), -0.2, 0.2));
+      std::vector<int32_t> lens;
+      for (int64_t b = 0; b < sh.B; ++b) lens.push_back(static_cast<int32_t>(1 + (b * 5 + 3) % sh.T));
+      lens[0] = static_cast<int32_t>(sh.T);
+      FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true, sh.full ? std::vector<int32_t>{} : lens);
+      in.x = round_f32(in.x);
+      in.h0 = round_f32(in.h0);
+      in.c0 = round_f32(in.c0);
+      const Sizes sz = sizes_of(cfg, sh.T, sh.B);
+      auto gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
+      auto ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
+      auto gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+      auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
+      for (const auto& isa : usable_isas()) {
+        rnnx::cpu::set_isa(isa);
+        pool.set_threads(1);
+        const FwdOut one = run_forward(*make_rnn<float>(cfg, w), in);
+        for (int threads : {2, 3}) {
+          pool.set_threads(threads);
+          rnnx::testing::force_step_split(0);
+          const FwdOut units = run_forward(*make_rnn<float>(cfg, w), in);
+          if (sh.full)
+            CHECK_MSG(units.y == one.y && units.hn == one.hn && units.cn == one.cn,
+                      "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B " << sh.B
+                          << ": the split by units differs from one thread");
+          for (int split : {0, 1, -1}) {
+            rnnx::testing::force_step_split(split);
+            auto rf = make_rnn<float>(cfg, w);
+            for (int rep = 0; rep < 3; ++rep) {  // (the members' shares adapt between calls)
+              rnnx::Tape<float> tape;
+              const FwdOut f = run_forward(*rf, in), t = run_forward(*rf, in, &tape);
+              CHECK_MSG(f.y == units.y && f.hn == units.hn && f.cn == units.cn && t.y == units.y && t.hn == units.hn &&
+                            t.cn == units.cn,
+                        "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg) << " H " << sh.H
+                            << " B " << sh.B << ": call " << rep + 1 << " differs from the split by units");
+            }
+            auto got = grads<float>(cfg, w, in, gy, ghn, gcn);
+            rnnx::testing::force_step_split(-1);
+            for (size_t k = 0; k < want.size(); ++k) {
+              const double e = tensor_rel_err(got[k], want[k], want[k].size(), 1e-3);
+              CHECK_MSG(e <= 1e-4, "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg)
+                                       << " H " << sh.H << " B " << sh.B << ": gradient " << k << " rel err " << e);
+            }
+          }
+        }
+      }
+      rnnx::cpu::set_isa(original);
+    }
+  pool.set_threads(threads0);
+}
+
 // A team region right after the pool (re)starts its workers must get every member (a worker that
 // had not run yet once counted the first region as already seen, and its partner waited forever),
 // and members meet at every barrier.

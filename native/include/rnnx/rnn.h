@@ -172,6 +172,10 @@ namespace testing {
 /// chunks over the pool); -1 (the default) leaves it to RNNX_STEP_MODE, else the tuner. A mode the
 /// call cannot run (the team or the pipe on one thread) falls back to one thread.
 void force_step_mode(int mode);
+/// Native tests only: forces how a team splits the fused step at batch > 1: 0 by hidden-unit blocks,
+/// 1 by batch rows (when every member gets a row); -1 (the default) leaves it to RNNX_STEP_SPLIT,
+/// else the rule (kRowSplitMinRows, kRowSplitMaxBytes in rnn.cc).
+void force_step_split(int split);
 }  // namespace testing
 
 }  // namespace rnnx
