@@ -106,7 +106,11 @@ struct Rnn<T>::Workspace {
         return true;
       }
       // the first call warms the caches and wakes the pool (not measured); then the team is
-      // measured eight times and one thread twice
+      // measured eight times and one thread twice. Between the team and one thread, one thread
+      // first: on a large step it is the slow mode (C3: 1.7 times slower a call), and measured
+      // first its calls fall among the first few, where a caller that measures warms up, instead
+      // of the tenth and eleventh.
+      if (kind == 0 && n_solo < 2) return false;
       if (n_team < 8 || n_solo < 2) return n_team < 8;
       // one thread only when faster by more than a tenth (noise does not flip the choice; a
       // stalled team is many times slower); between team and pipe (two threads either way), the faster
@@ -886,6 +890,12 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             // Blocks are split in proportion to each member's measured speed (cores of a shared or
             // virtual machine are often not equally fast, and every step waits for the slowest).
             std::vector<double>& share = ws.share;
+            // (sized for a team of the whole pool whichever mode runs first: a later switch to the
+            // team, which the tuner makes after measuring one thread, allocates nothing)
+            const size_t most = static_cast<size_t>(std::max(pool.threads(), 1));
+            share.reserve(most);
+            ws.qb.reserve(most + 1);
+            ws.busy.reserve(most);
             // (a single-thread call keeps the team's shares for the next team call)
             if (want > 1 ? static_cast<int>(share.size()) != want : share.empty())
               share.assign(static_cast<size_t>(want), 1.0 / want);
