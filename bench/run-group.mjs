@@ -227,7 +227,10 @@ async function runTrial(trial, torch) {
   const peaks = Object.fromEntries(peakAt.map(([key]) => [key, []]));
   const torchRounds = [];
   const perRound = async () => {
-    if (trial.reportFlops) for (const [key, threads] of peakAt) peaks[key].push(fmaPeak(threads, 0.1, 1));
+    if (trial.reportFlops) {
+      setCpuIsa(DEFAULT_ISA); // (the peak of the ISA the row used: the round's last engine may have been rnnx's scalar turn)
+      for (const [key, threads] of peakAt) peaks[key].push(fmaPeak(threads, 0.1, 1));
+    }
     if (torch?.peer && !torchRounds.some((r) => r.status === 'error')) {
       torchRounds.push(await guarded('torch', () => torch.peer.run(trial, sd, x, { threads: [1, ALL], budgetMs: BUDGET / ROUNDS, checkSteps: CHECK_STEPS })));
       // OpenBLAS's threads keep spinning for about 2^28 cycles after their last product before they
