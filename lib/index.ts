@@ -17,6 +17,7 @@ export {
   type Tape,
   type Gradients,
   type BackwardGrads,
+  type BackwardOptions,
   type StreamOptions,
   type StreamState,
   type StateDict,

@@ -68,14 +68,20 @@ export function makeRnnxRunner(trial, layer, x, T, { checkSteps = 4 } = {}) {
   }
   const xt = new Tensor(x.subarray(0, T * B * I), [T, B, I]);
   if (trial.mode === 'train') {
+    // A training loop's step: the outputs and the gradients go into the buffers of the step before
+    // (forward's `out`, backward's `out`), as PyTorch's backward writes into the .grad tensors it
+    // allocated once.
     const gy = new Tensor(new Float32Array(T * B * H).fill(1), [T, B, H]);
-    const step = () => layer.forward(xt, { requiresGrad: true }).backward({ output: gy });
+    const y = new Tensor(new Float32Array(T * B * H), [T, B, H]);
+    let grads = null;
+    const step = () => (grads = layer.forward(xt, { requiresGrad: true, out: y }).backward({ output: gy }, grads ? { out: grads } : undefined));
     return {
       call: step,
       check() {
         const g = step();
-        const out = { input: g.input.data };
-        for (const [k, v] of Object.entries(g.weights)) out[k] = v.data;
+        // (copies: the timed calls overwrite these buffers)
+        const out = { input: g.input.data.slice() };
+        for (const [k, v] of Object.entries(g.weights)) out[k] = v.data.slice();
         return out;
       },
       release() {},

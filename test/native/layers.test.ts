@@ -295,6 +295,76 @@ describe('options.out', () => {
   });
 });
 
+describe("backward's options.out", () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: gradients go into an earlier backward's buffers, every element overwritten, the same bits as fresh ones`, () => {
+      const r = rng(53);
+      const layer = make[cell]!({ inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 8 });
+      const T = 6;
+      const B = 3;
+      const lengths = [6, 2, 4];
+      const x1 = randn(r, [T, B, 4]) as Tensor<Float32Array>;
+      const x2 = randn(r, [T, B, 4]) as Tensor<Float32Array>;
+      const gy = randn(r, [T, B, 10]) as Tensor<Float32Array>;
+      const first = layer.forward(x1, { lengths, requiresGrad: true }).backward({ output: gy }, { stateGrads: true });
+      const fresh = layer.forward(x2, { lengths, requiresGrad: true }).backward({ output: gy }, { stateGrads: true });
+      // poison every buffer of `first`, then write x2's gradients into them
+      const views = [first.input, first.h0, first.c0, first.stateGrads, ...Object.values(first.weights)].filter((t) => t !== undefined);
+      for (const t of views) t.data.fill(Number.NaN);
+      const got = layer.forward(x2, { lengths, requiresGrad: true }).backward({ output: gy }, { stateGrads: true, out: first });
+      expect(got.input.data).toBe(first.input.data);
+      expect(got.h0.data).toBe(first.h0.data);
+      expect(got.stateGrads!.data).toBe(first.stateGrads!.data);
+      for (const [name, t] of Object.entries(got.weights)) {
+        expect(t.data.buffer).toBe(first.weights[name]!.data.buffer);
+        expect(Array.from(t.data)).toEqual(Array.from(fresh.weights[name]!.data));
+      }
+      expect(Array.from(got.input.data)).toEqual(Array.from(fresh.input.data));
+      expect(Array.from(got.h0.data)).toEqual(Array.from(fresh.h0.data));
+      expect(Array.from(got.stateGrads!.data)).toEqual(Array.from(fresh.stateGrads!.data));
+      if (cell === 'lstm') expect(Array.from(got.c0!.data)).toEqual(Array.from(fresh.c0!.data));
+      // the result can be passed on (a training loop's steps), with or without state gradients
+      const again = layer.forward(x1, { lengths, requiresGrad: true }).backward({ output: gy }, { out: got });
+      expect(again.input.data).toBe(first.input.data);
+      expect(again.stateGrads).toBeUndefined();
+      const ref = layer.forward(x1, { lengths, requiresGrad: true }).backward({ output: gy });
+      expect(Array.from(again.input.data)).toEqual(Array.from(ref.input.data));
+      layer.dispose();
+    });
+  }
+
+  it('anything but the gradients of this module for the same shapes gets a typed error naming options.out', () => {
+    const layer = new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 });
+    const other = new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 });
+    const x = new Tensor(new Float32Array(8).fill(0.5), [4, 1, 2]);
+    const gy = new Tensor(new Float32Array(12).fill(1), [4, 1, 3]);
+    const mine = layer.forward(x, { requiresGrad: true }).backward({ output: gy });
+    const theirs = other.forward(x, { requiresGrad: true }).backward({ output: gy });
+    const shorter = layer.forward(new Tensor(new Float32Array(6), [3, 1, 2]), { requiresGrad: true }).backward();
+    const bad: [unknown, string][] = [
+      [theirs, 'RNNX_INVALID_ARGUMENT'], // another module's
+      [{ ...mine }, 'RNNX_INVALID_ARGUMENT'], // a copy of the object: not a backward's result
+      [{ input: mine.input, h0: mine.h0, weights: mine.weights }, 'RNNX_INVALID_ARGUMENT'],
+      [null, 'RNNX_INVALID_ARGUMENT'],
+      [new Float32Array(3), 'RNNX_INVALID_ARGUMENT'],
+      [shorter, 'RNNX_SHAPE_MISMATCH'], // a backward of 3 steps, not 4
+    ];
+    for (const [out, code] of bad) {
+      const tape = layer.forward(x, { requiresGrad: true });
+      expect(() => tape.backward({ output: gy }, { out: out as never })).toThrow(expect.objectContaining({ code, param: 'options.out' }));
+      expect(tape.disposed).toBe(false); // (a refused call keeps the tape)
+      tape.dispose();
+    }
+    // gradients read while they would be written: the incoming gradient is a view of out's buffer
+    const alias = new Tensor(mine.weights['weight_ih_l0']!.data.subarray(0, 12), [4, 1, 3]);
+    expect(() => layer.forward(x, { requiresGrad: true }).backward({ output: alias }, { out: mine })).toThrow(
+      expect.objectContaining({ code: 'RNNX_INVALID_ARGUMENT', param: 'options.out' }),
+    );
+    layer.dispose();
+    other.dispose();
+  });
+});
+
 describe('streams and async', () => {
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     it(`${cell}: stepping a stream equals one forward over the sequence; state/restore/reset`, () => {
