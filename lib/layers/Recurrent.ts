@@ -141,9 +141,7 @@ export interface BackwardGrads {
   c?: Tensor;
 }
 
-/** A recorded forward pass: its outputs plus `backward`. Holds native buffers until backward
- * (unless `retain`) or dispose(). */
-// (a type, not an interface: checkOptions narrows it as a plain record)
+/** Options of {@link Tape.backward}. (A type, not an interface: checkOptions narrows it as a plain record.) */
 export type BackwardOptions = {
   /** Keep the tape for another backward (default false: backward frees it). */
   retain?: boolean;
@@ -158,6 +156,8 @@ export type BackwardOptions = {
   out?: Gradients;
 };
 
+/** A recorded forward pass: its outputs plus `backward`. Holds native buffers until backward
+ * (unless `retain`) or dispose(). */
 export interface Tape extends ForwardResult {
   backward(grads?: BackwardGrads, options?: BackwardOptions): Gradients;
   dispose(): void;
@@ -186,7 +186,6 @@ const SLAB_MAX = 1 << 13;
 let slab: ArrayBuffer | null = null;
 let slabUsed = 0;
 
-/** Whether two typed arrays share any byte of memory. */
 /** The buffers behind a Gradients object (for backward's `out`), under a key of this module's own. */
 const GRADIENT_BUFFERS = Symbol('rnnx.gradientBuffers');
 interface GradientBuffers {
@@ -198,6 +197,7 @@ interface GradientBuffers {
   dhSteps: NativeFloatArray | null;
 }
 
+/** Whether two typed arrays share any byte of memory. */
 function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.buffer !== b.buffer) return false;
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
@@ -544,12 +544,16 @@ export abstract class Recurrent {
     return f64 ? new Float64Array(buf, 0, n) : new Float32Array(buf, 0, n);
   }
 
-  /** @internal */
   /**
    * @internal The buffers of `out` (a Gradients of this module's backward) to write a backward of
    * `args` into: checked for owner, sizes and overlap with the incoming gradients.
    */
-  _gradientBuffers(out: unknown, args: { x: ArrayLike<number>; hn: ArrayLike<number>; cn: ArrayLike<number> | null }, paramCount: number, inputs: (NativeFloatArray | null)[]): GradientBuffers {
+  _gradientBuffers(
+    out: unknown,
+    args: { x: ArrayLike<number>; hn: ArrayLike<number>; cn: ArrayLike<number> | null },
+    paramCount: number,
+    inputs: (NativeFloatArray | null)[],
+  ): GradientBuffers {
     const b = typeof out === 'object' && out !== null ? (out as { [GRADIENT_BUFFERS]?: GradientBuffers })[GRADIENT_BUFFERS] : undefined;
     if (!b || b.owner !== this)
       throw invalidArg('options.out', "the Gradients of an earlier backward of this module", out);
@@ -572,6 +576,7 @@ export abstract class Recurrent {
     return b;
   }
 
+  /** @internal */
   _checkDType(data: unknown, param: string): void {
     const want = this.config.dtype === 'float64' ? Float64Array : Float32Array;
     if (!(data instanceof want))

@@ -902,10 +902,10 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             // The work is blocks x B (block, row) pairs in block-major order; members get contiguous
             // ranges of them. With 8 rows or more the boundary may fall inside a block (its rows then
             // split between two members: a finer split than whole blocks, whose share of the work
-            // can be too coarse to balance); with fewer, only between blocks. Split by rows, the
-            // members get contiguous ranges of rows (each row's sums are the same either way).
-            // A large batch may split by rows instead (row_split): each member runs its own rows
-            // through every block, and the members never meet before the end.
+            // can be too coarse to balance); with fewer, only between blocks. A large batch may split
+            // by rows instead (row_split, see split_rows): members get contiguous ranges of rows, run
+            // them through every block and never meet before the end (each row's sums are the same
+            // either way).
             const double weight_bytes = static_cast<double>(GH) * static_cast<double>(R + (fused_x ? in : 0)) * (b16 ? 2.0 : 4.0);
             const bool row_split = want > 1 && split_rows(B, want, weight_bytes);
             const int64_t pairs = row_split ? B : blocks * B, gran = row_split ? 1 : B >= 8 ? 1 : B;
