@@ -191,6 +191,24 @@ TEST(rnn_semantics, float_matches_double_every_isa) {
   rnnx::cpu::set_isa(original);
 }
 
+// A BPTT case on float-representable data: an input (x, h0 and c0 rounded to float) and incoming
+// gradients of y, hn and cn, drawn from rng in that order.
+struct GradCase {
+  FwdIn in;
+  std::vector<double> gy, ghn, gcn;
+};
+GradCase grad_case(const RnnConfig& cfg, int64_t T, int64_t B, Rng& rng, const std::vector<int32_t>& lengths) {
+  GradCase g{random_input(cfg, T, B, rng, true, true, lengths), {}, {}, {}};
+  g.in.x = round_f32(g.in.x);
+  g.in.h0 = round_f32(g.in.h0);
+  g.in.c0 = round_f32(g.in.c0);
+  const Sizes sz = sizes_of(cfg, T, B);
+  g.gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
+  g.ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
+  g.gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+  return g;
+}
+
 // Float32 BPTT (every ISA) agrees with float64 BPTT to 1e-4 relative per tensor (the project's
 // gradient tolerance), on float-representable data.
 template <typename Real>
@@ -231,14 +249,9 @@ TEST(rnn_semantics, float_backward_matches_double_every_isa) {
         Rng rng(seed++);
         auto w = round_f32(weights_for(cfg, rng));
         const int64_t T = 7, B = 3;
-        FwdIn in = random_input(cfg, T, B, rng, true, true, {7, 4, 2});
-        in.x = round_f32(in.x);
-        in.h0 = round_f32(in.h0);
-        in.c0 = round_f32(in.c0);
-        const Sizes sz = sizes_of(cfg, T, B);
-        auto gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
-        auto ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
-        auto gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+        const GradCase gc = grad_case(cfg, T, B, rng, {7, 4, 2});
+        const FwdIn& in = gc.in;
+        const auto &gy = gc.gy, &ghn = gc.ghn, &gcn = gc.gcn;
         auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
         const auto specs = rnnx::param_specs(cfg);
         for (const auto& isa : usable_isas()) {
@@ -556,15 +569,9 @@ TEST(rnn_semantics, fused_step_threads_match_double_every_isa) {
         if (sh.B > 1) lens[0] = static_cast<int32_t>(sh.T);
         const bool short1 = sh.B == 1 && sh.T == 81;
         if (short1) lens[0] = static_cast<int32_t>(sh.T - 7);
-        FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true,
-                                (sh.B > 1 && !sh.full) || short1 ? lens : std::vector<int32_t>{});
-        in.x = round_f32(in.x);
-        in.h0 = round_f32(in.h0);
-        in.c0 = round_f32(in.c0);
-        const Sizes sz = sizes_of(cfg, sh.T, sh.B);
-        auto gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
-        auto ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
-        auto gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+        const GradCase gc = grad_case(cfg, sh.T, sh.B, rng, (sh.B > 1 && !sh.full) || short1 ? lens : std::vector<int32_t>{});
+        const FwdIn& in = gc.in;
+        const auto &gy = gc.gy, &ghn = gc.ghn, &gcn = gc.gcn;
         FwdOut d = run_forward(*make_rnn<double>(cfg, w), in);
         auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
         for (const auto& isa : usable_isas()) {
@@ -703,14 +710,9 @@ TEST(rnn_semantics, step_split_by_rows_or_units_same_bits) {
       std::vector<int32_t> lens;
       for (int64_t b = 0; b < sh.B; ++b) lens.push_back(static_cast<int32_t>(1 + (b * 5 + 3) % sh.T));
       lens[0] = static_cast<int32_t>(sh.T);
-      FwdIn in = random_input(cfg, sh.T, sh.B, rng, true, true, sh.full ? std::vector<int32_t>{} : lens);
-      in.x = round_f32(in.x);
-      in.h0 = round_f32(in.h0);
-      in.c0 = round_f32(in.c0);
-      const Sizes sz = sizes_of(cfg, sh.T, sh.B);
-      auto gy = round_f32(rng.vec<double>(static_cast<size_t>(sz.y)));
-      auto ghn = round_f32(rng.vec<double>(static_cast<size_t>(sz.h)));
-      auto gcn = round_f32(rng.vec<double>(static_cast<size_t>(sz.c)));
+      const GradCase gc = grad_case(cfg, sh.T, sh.B, rng, sh.full ? std::vector<int32_t>{} : lens);
+      const FwdIn& in = gc.in;
+      const auto &gy = gc.gy, &ghn = gc.ghn, &gcn = gc.gcn;
       auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
       for (const auto& isa : usable_isas()) {
         rnnx::cpu::set_isa(isa);
