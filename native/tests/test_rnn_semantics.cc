@@ -639,6 +639,22 @@ TEST(rnn_semantics, no_outputs_same_final_state) {
   pool.set_threads(threads0);
 }
 
+// f(isa, threads, one) on every ISA for pools of 2 and 3 threads, `one` the float32 forward of (cfg,
+// w, in) on one thread with that ISA. Leaves the last ISA and 3 threads selected.
+template <typename F>
+void against_one_thread(const RnnConfig& cfg, const std::vector<double>& w, const FwdIn& in, F&& f) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  for (const auto& isa : usable_isas()) {
+    rnnx::cpu::set_isa(isa);
+    pool.set_threads(1);
+    const FwdOut one = run_forward(*make_rnn<float>(cfg, w), in);
+    for (int threads : {2, 3}) {
+      pool.set_threads(threads);
+      f(isa, threads, one);
+    }
+  }
+}
+
 // Batch 1 over a long sequence gives the same bits on any number of threads: one thread, the team
 // and the pipe all sum each product in the same order (fixed input-projection chunks, the recurrent
 // product of a row never split by thread).
@@ -655,30 +671,24 @@ TEST(rnn_semantics, batch1_long_sequence_same_bits_on_any_thread_count) {
     in.x = round_f32(in.x);
     in.h0 = round_f32(in.h0);
     in.c0 = round_f32(in.c0);
-    for (const auto& isa : usable_isas()) {
-      rnnx::cpu::set_isa(isa);
-      pool.set_threads(1);
-      const FwdOut one = run_forward(*make_rnn<float>(cfg, w), in);
-      for (int threads : {2, 3}) {
-        pool.set_threads(threads);
-        auto rf = make_rnn<float>(cfg, w);
-        for (int rep = 0; rep < 14; ++rep) {  // (the tuner tries the team and the pipe within these calls)
-          const FwdOut f = run_forward(*rf, in);
-          CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
-                    "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": call " << rep + 1
-                        << " differs from one thread's");
-        }
-        // every mode the tuner may pick, forced: the team, the pipe, one thread on a larger pool
-        for (int mode : {0, 1, 2}) {
-          rnnx::testing::force_step_mode(mode);
-          const FwdOut f = run_forward(*rf, in);
-          rnnx::testing::force_step_mode(-1);
-          CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
-                    "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": mode " << mode
-                        << " differs from one thread's");
-        }
+    against_one_thread(cfg, w, in, [&](const std::string& isa, int threads, const FwdOut& one) {
+      auto rf = make_rnn<float>(cfg, w);
+      for (int rep = 0; rep < 14; ++rep) {  // (the tuner tries the team and the pipe within these calls)
+        const FwdOut f = run_forward(*rf, in);
+        CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
+                  "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": call " << rep + 1
+                      << " differs from one thread's");
       }
-    }
+      // every mode the tuner may pick, forced: the team, the pipe, one thread on a larger pool
+      for (int mode : {0, 1, 2}) {
+        rnnx::testing::force_step_mode(mode);
+        const FwdOut f = run_forward(*rf, in);
+        rnnx::testing::force_step_mode(-1);
+        CHECK_MSG(f.y == one.y && f.hn == one.hn && f.cn == one.cn,
+                  "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": mode " << mode
+                      << " differs from one thread's");
+      }
+    });
     rnnx::cpu::set_isa(original);
   }
   pool.set_threads(threads0);
@@ -714,39 +724,33 @@ TEST(rnn_semantics, step_split_by_rows_or_units_same_bits) {
       const FwdIn& in = gc.in;
       const auto &gy = gc.gy, &ghn = gc.ghn, &gcn = gc.gcn;
       auto want = grads<double>(cfg, w, in, gy, ghn, gcn);
-      for (const auto& isa : usable_isas()) {
-        rnnx::cpu::set_isa(isa);
-        pool.set_threads(1);
-        const FwdOut one = run_forward(*make_rnn<float>(cfg, w), in);
-        for (int threads : {2, 3}) {
-          pool.set_threads(threads);
-          rnnx::testing::force_step_split(0);
-          const FwdOut units = run_forward(*make_rnn<float>(cfg, w), in);
-          if (sh.full)
-            CHECK_MSG(units.y == one.y && units.hn == one.hn && units.cn == one.cn,
-                      "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B " << sh.B
-                          << ": the split by units differs from one thread");
-          for (int split : {0, 1, -1}) {
-            rnnx::testing::force_step_split(split);
-            auto rf = make_rnn<float>(cfg, w);
-            for (int rep = 0; rep < 3; ++rep) {  // (the members' shares adapt between calls)
-              rnnx::Tape<float> tape;
-              const FwdOut f = run_forward(*rf, in), t = run_forward(*rf, in, &tape);
-              CHECK_MSG(f.y == units.y && f.hn == units.hn && f.cn == units.cn && t.y == units.y && t.hn == units.hn &&
-                            t.cn == units.cn,
-                        "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg) << " H " << sh.H
-                            << " B " << sh.B << ": call " << rep + 1 << " differs from the split by units");
-            }
-            auto got = grads<float>(cfg, w, in, gy, ghn, gcn);
-            rnnx::testing::force_step_split(-1);
-            for (size_t k = 0; k < want.size(); ++k) {
-              const double e = tensor_rel_err(got[k], want[k], want[k].size(), 1e-3);
-              CHECK_MSG(e <= 1e-4, "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg)
-                                       << " H " << sh.H << " B " << sh.B << ": gradient " << k << " rel err " << e);
-            }
+      against_one_thread(cfg, w, in, [&](const std::string& isa, int threads, const FwdOut& one) {
+        rnnx::testing::force_step_split(0);
+        const FwdOut units = run_forward(*make_rnn<float>(cfg, w), in);
+        if (sh.full)
+          CHECK_MSG(units.y == one.y && units.hn == one.hn && units.cn == one.cn,
+                    "[" << isa << ", " << threads << " threads] " << describe(cfg) << " H " << sh.H << " B " << sh.B
+                        << ": the split by units differs from one thread");
+        for (int split : {0, 1, -1}) {
+          rnnx::testing::force_step_split(split);
+          auto rf = make_rnn<float>(cfg, w);
+          for (int rep = 0; rep < 3; ++rep) {  // (the members' shares adapt between calls)
+            rnnx::Tape<float> tape;
+            const FwdOut f = run_forward(*rf, in), t = run_forward(*rf, in, &tape);
+            CHECK_MSG(f.y == units.y && f.hn == units.hn && f.cn == units.cn && t.y == units.y && t.hn == units.hn &&
+                          t.cn == units.cn,
+                      "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg) << " H " << sh.H
+                          << " B " << sh.B << ": call " << rep + 1 << " differs from the split by units");
+          }
+          auto got = grads<float>(cfg, w, in, gy, ghn, gcn);
+          rnnx::testing::force_step_split(-1);
+          for (size_t k = 0; k < want.size(); ++k) {
+            const double e = tensor_rel_err(got[k], want[k], want[k].size(), 1e-3);
+            CHECK_MSG(e <= 1e-4, "[" << isa << ", " << threads << " threads, split " << split << "] " << describe(cfg)
+                                     << " H " << sh.H << " B " << sh.B << ": gradient " << k << " rel err " << e);
           }
         }
-      }
+      });
       rnnx::cpu::set_isa(original);
     }
   pool.set_threads(threads0);
