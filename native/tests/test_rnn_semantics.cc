@@ -639,6 +639,81 @@ TEST(rnn_semantics, no_outputs_same_final_state) {
   pool.set_threads(threads0);
 }
 
+// A zero initial state (none given, or zeros) skips the first step's recurrent product. The outputs
+// equal those of the product computed (testing::skip_zero_state(false)) on every ISA and thread
+// count, for every cell, in the fused step (batch 1's team, pipe and one thread; steps that compute
+// their input product), the general path (projection, float64) and padded bidirectional stacks; also
+// with a NaN in W_hh (whose product with zeros is NaN: then nothing is skipped).
+TEST(rnn_semantics, zero_initial_state_same_as_explicit_zeros) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  const std::string original = rnnx::cpu::selected_isa();
+  uint64_t seed = 2100;
+  for (int shape = 0; shape < 3; ++shape)
+    for (RnnConfig cfg : configs(shape == 1, shape == 1 ? 2 : 1)) {
+      cfg.input_size = 7;
+      cfg.hidden_size = 37;  // (not a multiple of any vector width)
+      if (cfg.proj_size > 0) cfg.proj_size = 11;
+      const int64_t T = shape == 0 ? 70 : 6, B = shape == 0 ? 1 : shape == 1 ? 3 : 9;
+      Rng rng(seed++);
+      auto w = round_f32(weights_for(cfg, rng));
+      FwdIn in = random_input(cfg, T, B, rng, false, true, shape == 1 ? std::vector<int32_t>{6, 2, 5} : std::vector<int32_t>{});
+      in.x = round_f32(in.x);
+      in.c0 = round_f32(in.c0);
+      FwdIn zeros = in;
+      zeros.h0.assign(static_cast<size_t>(cfg.num_layers * cfg.dirs() * B * cfg.state_size()), 0.0);
+      for (const auto& isa : usable_isas())
+        for (int threads : {1, 2}) {
+          rnnx::cpu::set_isa(isa);
+          pool.set_threads(threads);
+          auto rf = make_rnn<float>(cfg, w);
+          for (int rep = 0; rep < (shape == 0 ? 6 : 1); ++rep) {  // (the tuner's modes at batch 1)
+            const FwdOut none = run_forward(*rf, in), zero = run_forward(*rf, zeros);
+            rnnx::testing::skip_zero_state(false);
+            const FwdOut full = run_forward(*rf, in);
+            rnnx::testing::skip_zero_state(true);
+            CHECK_MSG(none.y == full.y && none.hn == full.hn && none.cn == full.cn && zero.y == full.y && zero.hn == full.hn &&
+                          zero.cn == full.cn,
+                      "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": a zero state's skip differs from the product");
+          }
+          auto rd = make_rnn<double>(cfg, w);
+          const FwdOut none = run_forward(*rd, in), zero = run_forward(*rd, zeros);
+          rnnx::testing::skip_zero_state(false);
+          const FwdOut full = run_forward(*rd, in);
+          rnnx::testing::skip_zero_state(true);
+          CHECK_MSG(none.y == full.y && none.hn == full.hn && none.cn == full.cn && zero.y == full.y && zero.hn == full.hn &&
+                        zero.cn == full.cn,
+                    "[float64] " << describe(cfg) << ": a zero state's skip differs from the product");
+        }
+      // A NaN in W_hh (layer 0, forward direction, first gate, first unit): the product NaN * 0 must
+      // run as it does from explicit zeros (NaN-aware equality: what each activation makes of a NaN
+      // is the kernel's business, not this test's).
+      for (const auto& spec : rnnx::param_specs(cfg))
+        if (spec.kind == rnnx::ParamKind::kWeightHh && spec.layer == 0 && spec.dir == 0) w[static_cast<size_t>(spec.offset)] = std::nan("");
+      auto same = [](const std::vector<double>& a, const std::vector<double>& b) {
+        if (a.size() != b.size()) return false;
+        for (size_t i = 0; i < a.size(); ++i)
+          if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+        return true;
+      };
+      for (const auto& isa : usable_isas())
+        for (int threads : {1, 2}) {
+          rnnx::cpu::set_isa(isa);
+          pool.set_threads(threads);
+          auto rf = make_rnn<float>(cfg, w);
+          const FwdOut none = run_forward(*rf, in), zero = run_forward(*rf, zeros);
+          rnnx::testing::skip_zero_state(false);
+          const FwdOut full = run_forward(*rf, in);
+          rnnx::testing::skip_zero_state(true);
+          CHECK_MSG(same(none.y, full.y) && same(none.hn, full.hn) && same(none.cn, full.cn) && same(zero.y, full.y) &&
+                        same(zero.hn, full.hn) && same(zero.cn, full.cn),
+                    "[" << isa << ", " << threads << " threads] " << describe(cfg) << ": a NaN in W_hh, a zero state differs from the product");
+        }
+    }
+  rnnx::cpu::set_isa(original);
+  pool.set_threads(threads0);
+}
+
 // f(isa, threads, one) on every ISA for pools of 2 and 3 threads, `one` the float32 forward of (cfg,
 // w, in) on one thread with that ISA. Leaves the last ISA and 3 threads selected.
 template <typename F>

@@ -176,6 +176,9 @@ void force_step_mode(int mode);
 /// 1 by batch rows (when every member gets a row); -1 (the default) leaves it to RNNX_STEP_SPLIT,
 /// else the rule (kRowSplitMinRows, kRowSplitMaxBytes in rnn.cc).
 void force_step_split(int split);
+/// Native tests only: whether a step from an all-zero state (none given, or zeros) skips its recurrent
+/// product (true, the default), so that tests can compare it with the product computed.
+void skip_zero_state(bool skip);
 }  // namespace testing
 
 }  // namespace rnnx

@@ -81,6 +81,7 @@ struct StepArgs {
   int64_t Kx = 0;
   const void* Px = nullptr;           // W_ih gate-interleaved
   const float* h = nullptr;           // [B, H] state entering the step
+  bool h_zero = false;                // h is all zeros and W_hh finite: the recurrent product is skipped
   const void* Ph = nullptr;           // W_hh gate-interleaved
   bool bf16 = false;                  // Px / Ph hold bf16 values
   float* hnext = nullptr;             // [B, H] state after the step (rows of finished sequences: copied)

@@ -313,7 +313,7 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
         acc[r][2] = V::zero();
       }
   }
-  product(a.H, a.h + b0 * a.H, a.H, pq_h);
+  if (!a.h_zero) product(a.H, a.h + b0 * a.H, a.H, pq_h);
   for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && (pq_x || loaded) ? xn[r] : nullptr, loaded);
 }
 
