@@ -50,7 +50,7 @@ struct PackedMat {
 template <typename T>
 struct Rnn<T>::Workspace {
   // forward (inference) buffers
-  Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh, h2, bsum;
+  Buffer<T> x0, ybuf[2], xw, hh, pre, h, c, hout, hproj, rh, h2;
   // backward buffers
   Buffer<T> g[2], dpre, dhh, rhall, dh, dc, dstep, dhhstep, dhout, dhnew, dhprev, drh, hfull;
   // Weights packed for the kernel table in use (re-packed when the table or the weights change).
@@ -62,6 +62,9 @@ struct Rnn<T>::Workspace {
     // W_hh holds no inf or NaN: a zero state times it is exactly zero, so a step from a zero initial
     // state may skip its recurrent product (inf * 0 is NaN, which the product must then produce)
     bool hh_finite = true;
+    // LSTM and RNN: b_ih + b_hh, the fused step's one bias vector (summed once per weights
+    // version: summed per call it cost C1's stream step 0.7 us of its 10)
+    Buffer<T> bsum;
   };
   std::vector<Packed> packed;
   // fused step: each team member's share of the hidden-unit blocks, adapted to their measured speed
@@ -164,13 +167,13 @@ struct Rnn<T>::Workspace {
 
   int64_t bytes() const {
     int64_t n = 0;
-    for (const Buffer<T>* b : {&x0, &ybuf[0], &ybuf[1], &xw, &hh, &pre, &h, &c, &hout, &hproj, &rh, &h2, &bsum, &g[0], &g[1],
+    for (const Buffer<T>* b : {&x0, &ybuf[0], &ybuf[1], &xw, &hh, &pre, &h, &c, &hout, &hproj, &rh, &h2, &g[0], &g[1],
                                &dpre, &dhh, &rhall, &dh, &dc, &dstep, &dhhstep, &dhout, &dhnew, &dhprev, &drh,
                                &hfull})
       n += static_cast<int64_t>(b->capacity() * sizeof(T));
     for (const Packed& p : packed)
       n += p.ih.bytes() + p.hh.bytes() + p.hn.bytes() + p.hr.bytes() + p.ih_t.bytes() + p.hh_t.bytes() + p.hn_t.bytes() +
-           p.hr_t.bytes() + p.hh_i.bytes() + p.ih_i.bytes();
+           p.hr_t.bytes() + p.hh_i.bytes() + p.ih_i.bytes() + static_cast<int64_t>(p.bsum.capacity() * sizeof(T));
     n += static_cast<int64_t>((actp.capacity() + db.capacity()) * sizeof(T));
     return n;
   }
@@ -551,6 +554,12 @@ void Rnn<T>::ensure_packed(const void* table, bool backward) {
         pack(pk.ih, GH, cfg_.layer_input_size(l), param(l, d, ParamKind::kWeightIh));
         const T* Whh = param(l, d, ParamKind::kWeightHh);
         pk.hh_finite = std::all_of(Whh, Whh + GH * R, [](T v) { return std::isfinite(v); });
+        if (fused && cell != CellType::kGru) {
+          const T* bih = param(l, d, ParamKind::kBiasIh);
+          const T* bhh = param(l, d, ParamKind::kBiasHh);
+          pk.bsum.resize(static_cast<size_t>(GH));
+          for (int64_t k = 0; k < GH; ++k) pk.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
+        }
         // the interleaved W_ih is packed on first use (a forward whose steps compute their input product)
         pk.ih_i = PackedMat<T>();
         if (fused) ipack(pk.hh_i, cfg_.gates(), H, Whh);
@@ -829,14 +838,9 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         } else {
           gemm_w(K, prec, TT * B, GH, in, xin, in, pk.ih, xw, GH);
         }
-        if (fused) {
-          // biases are added in the step kernel (no pass over xw): LSTM/RNN both as one vector,
-          // GRU b_ih to the input terms and b_hh to the recurrent ones
-          if (cell != CellType::kGru) {
-            ensure_size(ws.bsum, GH);
-            for (int64_t k = 0; k < GH; ++k) ws.bsum[k] = (bih ? bih[k] : T(0)) + (bhh ? bhh[k] : T(0));
-          }
-        } else if (bih || bhh) {
+        // The fused step adds the biases itself (no pass over xw): LSTM/RNN both as one vector
+        // (Packed::bsum), GRU b_ih to the input terms and b_hh to the recurrent ones.
+        if (!fused && (bih || bhh)) {
           for (int64_t row = 0; row < TT * B; ++row) {
             T* r = xw + row * GH;
             if (bih)
@@ -864,7 +868,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.reverse = d == 1;
             sa.flip = static_cast<int64_t>(ws.calls & 1);
             sa.xw = fused_x ? nullptr : xw;
-            sa.bias = cell == CellType::kGru ? bhh : ws.bsum.data();
+            sa.bias = cell == CellType::kGru ? bhh : pk.bsum.data();
             sa.bias_x = cell == CellType::kGru ? bih : nullptr;
             if (fused_x) {
               sa.x = xin;
