@@ -831,6 +831,45 @@ TEST(rnn_semantics, step_split_by_rows_or_units_same_bits) {
   pool.set_threads(threads0);
 }
 
+// Large enough batches split the backward's steps between the pool's threads by rows (each member
+// runs every step on its rows); without padding each step's gate gradients are written in place in
+// the all-steps buffers. Gradients on 1, 2 and 3 threads, every ISA, every cell, both directions,
+// with and without padding, match float64.
+TEST(rnn_semantics, backward_split_by_rows_matches_double) {
+  rnnx::ThreadPool& pool = rnnx::ThreadPool::global();
+  const int threads0 = pool.threads();
+  const std::string original = rnnx::cpu::selected_isa();
+  uint64_t seed = 2300;
+  for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnn})
+    for (bool full : {true, false}) {
+      // B * gates * H * H >= 400k multiply-adds a step (rnn.cc: a team from 4 x kParallelWork)
+      const int64_t H = cell == CellType::kLstm ? 40 : cell == CellType::kGru ? 48 : 80, B = 64, T = 4;
+      RnnConfig cfg = make_config(cell, 9, H, 1, true);
+      if (cell == CellType::kGru) cfg.linear_before_reset = full;  // (both GRU variants)
+      Rng rng(seed++);
+      auto w = round_f32(rng.vec<double>(static_cast<size_t>(param_total(cfg)), -0.3, 0.3));
+      std::vector<int32_t> lens;
+      for (int64_t b = 0; b < B; ++b) lens.push_back(static_cast<int32_t>(1 + (b * 3) % T));
+      lens[5] = static_cast<int32_t>(T);
+      const GradCase gc = grad_case(cfg, T, B, rng, full ? std::vector<int32_t>{} : lens);
+      pool.set_threads(1);  // (the reference on one thread: no split)
+      const auto want = grads<double>(cfg, w, gc.in, gc.gy, gc.ghn, gc.gcn);
+      for (const auto& isa : usable_isas())
+        for (int threads : {1, 2, 3}) {
+          rnnx::cpu::set_isa(isa);
+          pool.set_threads(threads);
+          const auto got = grads<float>(cfg, w, gc.in, gc.gy, gc.ghn, gc.gcn);
+          for (size_t k = 0; k < want.size(); ++k) {
+            const double e = tensor_rel_err(got[k], want[k], want[k].size(), 1e-3);
+            CHECK_MSG(e <= 1e-4, "[" << isa << ", " << threads << " threads] " << describe(cfg) << (full ? "" : " lengths")
+                                     << ": gradient " << k << " rel err " << e);
+          }
+        }
+    }
+  rnnx::cpu::set_isa(original);
+  pool.set_threads(threads0);
+}
+
 // A team region right after the pool (re)starts its workers must get every member (a worker that
 // had not run yet once counted the first region as already seen, and its partner waited forever),
 // and members meet at every barrier.

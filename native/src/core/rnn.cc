@@ -1281,6 +1281,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
         T* dhh_all = cell == CellType::kGru ? ws.dhh.data() : dpre_all;
 
         auto t_of = [&](int64_t s, int64_t b) -> int64_t { return d == 0 ? s : lens[b] - 1 - s; };
+        const bool inplace = !padded;
 
         // Batch rows are independent all the way back through time: the step loop splits them
         // between the pool's threads (one region, no barrier), each running every step on its
@@ -1308,11 +1309,16 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               for (int64_t k = 0; k < R; ++k) dh[b * R + k] += go[k];
               if (a.dh_steps) std::memcpy(a.dh_steps + (idx * TT * B + row) * R, dh + b * R, sizeof(T) * R);
             }
-            T* dstep = ws.dstep.data() + r0 * GH;
-            T* dhhstep = ws.dhhstep.data() + r0 * GH;
+            // Without padding every row runs every step at the same time index: the gate gradients
+            // are written where the weight-gradient GEMMs read them (rows t * B + b of the all-steps
+            // buffers, ldp apart), not copied there after the step (C4: 6.5 MB a call).
+            const int64_t t_all = d == 0 ? s : TT - 1 - s;
+            const int64_t sld = inplace ? ldp : GH;
+            T* dstep = inplace ? dpre_all + (t_all * B + r0) * ldp : ws.dstep.data() + r0 * GH;
+            T* dhhstep = inplace && cell == CellType::kGru ? dhh_all + (t_all * B + r0) * ldp : ws.dhhstep.data() + r0 * GH;
             T* dhnew = ws.dhnew.data() + r0 * R;
             for (int64_t b = r0; b < r1; ++b)  // rows past their sequence's end enter the products as zeros
-            if (s >= lens[b]) std::fill_n(dstep + (b - r0) * GH, GH, T(0));
+              if (s >= lens[b]) std::fill_n(dstep + (b - r0) * sld, GH, T(0));
             switch (cell) {
               case CellType::kLstm: {
                 // 2. through the projection
@@ -1333,46 +1339,46 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
                   if (s >= lens[b]) return;
                   const int64_t row = t_of(s, b) * B + b;
                   K.lstm_bwd(cp, H, td.pre.data() + row * S, td.cprev.data() + row * H, td.c.data() + row * H,
-                             dhout + b * H, dc + b * H, dstep + (b - r0) * GH);
+                             dhout + b * H, dc + b * H, dstep + (b - r0) * sld);
                 });
                 // 4. to the previous state
-                gemm_w(K, f32, nr, R, GH, dstep, GH, pk.hh_t, dhnew, R);
+                gemm_w(K, f32, nr, R, GH, dstep, sld, pk.hh_t, dhnew, R);
                 break;
               }
               case CellType::kRnn: {
                 rows([&](int64_t b) {
                   if (s >= lens[b]) return;
                   const int64_t row = t_of(s, b) * B + b;
-                  K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + (b - r0) * GH);
+                  K.rnn_bwd(cp, H, td.pre.data() + row * S, dh + b * H, dstep + (b - r0) * sld);
                 });
-                gemm_w(K, f32, nr, R, GH, dstep, GH, pk.hh_t, dhnew, R);
+                gemm_w(K, f32, nr, R, GH, dstep, sld, pk.hh_t, dhnew, R);
                 break;
               }
               case CellType::kGru: {
-                std::fill_n(dhhstep, nr * GH, T(0));
+                for (int64_t b = 0; b < nr; ++b) std::fill_n(dhhstep + b * sld, GH, T(0));
                 T* dhprev = ws.dhprev.data() + r0 * H;
                 std::fill_n(dhprev, nr * H, T(0));
                 rows([&](int64_t b) {
                   if (s >= lens[b]) return;
                   const int64_t row = t_of(s, b) * B + b;
                   K.gru_bwd(cp, H, lbr, td.pre.data() + row * S, td.hprev.data() + row * H, dh + b * H,
-                            dstep + (b - r0) * GH, dhhstep + (b - r0) * GH, dhprev + (b - r0) * H);
+                            dstep + (b - r0) * sld, dhhstep + (b - r0) * sld, dhprev + (b - r0) * H);
                 });
                 if (lbr) {
-                  gemm_w(K, f32, nr, H, GH, dhhstep, GH, pk.hh_t, dhnew, H);
+                  gemm_w(K, f32, nr, H, GH, dhhstep, sld, pk.hh_t, dhnew, H);
                 } else {
                   T* drh = ws.drh.data() + r0 * H;
-                  gemm_w(K, f32, nr, H, H, dhhstep + 2 * H, GH, pk.hn_t, drh, H);
+                  gemm_w(K, f32, nr, H, H, dhhstep + 2 * H, sld, pk.hn_t, drh, H);
                   for (int64_t b = r0; b < r1; ++b) {
                     if (s >= lens[b]) continue;
                     const int64_t row = t_of(s, b) * B + b;
                     const T* store = td.pre.data() + row * S;
                     const T* hp = td.hprev.data() + row * H;
-                    K.gru_bwd_reset(cp, H, store, hp, drh + (b - r0) * H, dstep + (b - r0) * GH, dhhstep + (b - r0) * GH,
+                    K.gru_bwd_reset(cp, H, store, hp, drh + (b - r0) * H, dstep + (b - r0) * sld, dhhstep + (b - r0) * sld,
                                     dhprev + (b - r0) * H);
                     K.gru_rh(cp, H, store, hp, ws.rhall.data() + row * H);
                   }
-                  gemm_w(K, f32, nr, H, 2 * H, dhhstep, GH, pk.hh_t, dhnew, H);
+                  gemm_w(K, f32, nr, H, 2 * H, dhhstep, sld, pk.hh_t, dhnew, H);
                 }
                 for (int64_t k = 0; k < nr * H; ++k) dhnew[k] += dhprev[k];
                 break;
@@ -1383,6 +1389,7 @@ void Rnn<T>::backward(const Tape<T>& tape, const BackwardArgs<T>& a) {
               if (s >= lens[b]) continue;
               const int64_t row = t_of(s, b) * B + b;
               std::memcpy(dh + b * R, dhnew + (b - r0) * R, sizeof(T) * R);
+              if (inplace) continue;
               std::memcpy(dpre_all + row * ldp, dstep + (b - r0) * GH, sizeof(T) * GH);
               if (cell == CellType::kGru) std::memcpy(dhh_all + row * ldp, dhhstep + (b - r0) * GH, sizeof(T) * GH);
             }
