@@ -728,7 +728,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
         const bool fused = fused_step && prec != Precision::kInt8;
         const bool fused_x = fused && fuse_input(d);
         // A zero initial state (none given, or all zeros: a stream's first step) makes the first
-        // step's recurrent product zero: skipped (the first of C2's 32 steps: 3 % of the call). Every
+        // step's recurrent product zero: skipped (the first of C2's 32 steps: 1-3 % of its time). Every
         // row's step 0 is its first step, in either direction, padded or not. (The scan stops at the
         // first nonzero value: about one compare for a carried state.)
         const T* h0p = a.h0 ? a.h0 + idx * B * R : nullptr;
