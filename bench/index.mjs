@@ -57,7 +57,7 @@ for (const dep of ['tinybench', 'onnxruntime-node', '@tensorflow/tfjs', '@tensor
 const { GROUPS, TRIALS } = await import('./trials.mjs');
 const { markdown, svgChart } = await import('./lib/report.mjs');
 const { getBackendInfo } = await import('./peers/rnnx.mjs');
-const { fmaPeak } = await import('./peers/rnnx.mjs');
+const { fmaPeak, handoffNs } = await import('./peers/rnnx.mjs');
 
 const only = args.only ? args.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) : null;
 if (only) {
@@ -108,6 +108,7 @@ if (!args['no-torch']) {
 }
 
 const peak = { 1: fmaPeak(1), [String(info.threads)]: fmaPeak(info.threads) };
+const handoffStart = handoffNs();
 
 // ---------------------------------------------------------------- the groups
 
@@ -185,6 +186,7 @@ const doc = {
     node: process.version,
     rnnx: { ...info, binary: path.relative(ROOT, bindingPath) },
     fmaPeak: peak['1'] ? peak : null,
+    handoffNs: handoffStart === null ? null : { start: handoffStart, end: handoffNs() },
     peers,
     budgetMs: Number(args.budget ?? (args.quick ? 300 : 1500)),
   },

@@ -68,6 +68,11 @@ export function markdown(doc) {
   const peakN = h.fmaPeak?.[String(h.rnnx.threads)];
   const scaled = h.fmaPeak && h.rnnx.threads > 1 ? peakN / (h.fmaPeak['1'] * h.rnnx.threads) : 1;
   lines.push(`- FMA peak (rnnx \`_fmaPeak\`, ${h.rnnx.cpu.selected}): ${h.fmaPeak ? `${sig(h.fmaPeak['1'])} GFLOP/s 1 thread, ${sig(peakN)} GFLOP/s ${h.rnnx.threads} threads` : 'n/a (binding has no _fmaPeak)'}${scaled < 0.75 ? ` (**the cores did not all deliver: ${h.rnnx.threads} threads reached ${(scaled * h.rnnx.threads).toFixed(2)}× one thread's peak; the multi-thread columns are disturbed**)` : ''}`);
+  // The two vCPUs' handoff latency moves with where the host puts them (measured here from 180 to
+  // 570 ns one way between runs): a batch-1 team step waits for one at every step (C2, C5's team),
+  // a single step's region for two (C1), so those columns move with it.
+  if (h.handoffNs)
+    lines.push(`- handoff between two rnnx pool threads (\`_handoffNs\`, one way): ${h.handoffNs.start.toFixed(0)} ns at the start, ${h.handoffNs.end.toFixed(0)} ns at the end (a batch-1 team step waits for at least one, a single step's region for two)`);
   lines.push(`- peers: ${h.peers.join('; ')}`);
   lines.push(`- medians per call (tinybench; PyTorch: perf_counter medians, the median of its rounds' medians), each engine timed in interleaved rounds with the others of its config (slow engines alone, after them); \`~\` = scaled from a prefix of the sequence; every timed peer matched rnnx's output (max |Δ| / max |rnnx| ≤ 1e-4) first; C3's FMA peak is the best of short tries made in the same rounds`);
   lines.push('');

@@ -41,6 +41,20 @@ export function fmaPeak(threads, seconds = 0.2, tries = 3) {
 }
 
 /**
+ * One-way latency (ns) of a handoff between two of rnnx's pool threads (the binding's _handoffNs),
+ * the median of `tries` measurements of `rounds` round trips; null with one thread or without it.
+ */
+export function handoffNs(rounds = 20000, tries = 3) {
+  const b = getBinding();
+  if (typeof b._handoffNs !== 'function') return null;
+  const v = [];
+  for (let i = 0; i < tries; i++) v.push(b._handoffNs(rounds));
+  v.sort((a, c) => a - c);
+  const m = v[Math.floor(v.length / 2)];
+  return Number.isFinite(m) && m > 0 ? m : null;
+}
+
+/**
  * The runner of `trial` on `layer` over the first `T` steps of x ([T_full, B, I]).
  * Returns { call(), check() }: `check()` returns the outputs the caller needs, under the names the
  * peers use: stream → { hs } (h of each of `checkSteps` steps from a zero state); forward → { h } or

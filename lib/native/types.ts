@@ -159,6 +159,8 @@ export interface NativeBinding {
   liveObjects(): number;
   /** Multiply-add peak of the selected ISA on `threads` threads (GFLOP/s); blocks `seconds`. */
   _fmaPeak(threads: number, seconds: number): number;
+  /** One-way latency of a handoff between two pool threads (ns; 0 with one thread); blocks ~`rounds` µs. */
+  _handoffNs(rounds: number): number;
 }
 
 // ---- sequential models (native/src/addon/addon_model.cc) --------------------------------------

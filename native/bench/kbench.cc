@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   for (int th : threads) {
     ThreadPool::global().set_threads(th);
     std::printf("threads %d: fma peak %.0f GFLOP/s\n", th, cpu::fma_peak_gflops(th, 0.2));
+    if (th > 1) std::printf("threads %d: handoff %.0f ns one way\n", th, rnnx::handoff_latency_ns(20000));
     for (const Cfg& c : cfgs) {
       if (!only.empty() && std::none_of(only.begin(), only.end(), [&](const std::string& o) { return std::string(c.name).find(o) != std::string::npos; }))
         continue;

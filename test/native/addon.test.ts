@@ -62,6 +62,29 @@ describe('exports', () => {
     b.setThreads(before);
   });
 
+  it('measures the benchmarks\' machine facts and validates their arguments', () => {
+    const before = b.getThreads();
+    try {
+      // one thread: no second thread to hand off to
+      b.setThreads(1);
+      expect(b._handoffNs(100)).toBe(0);
+      expect(b._fmaPeak(1, 0.01)).toBeGreaterThan(0);
+      // two threads (whatever the cores: the pool's threads share them): a positive, finite latency
+      b.setThreads(2);
+      const ns = b._handoffNs(200);
+      expect(Number.isFinite(ns)).toBe(true);
+      expect(ns).toBeGreaterThan(0);
+      for (const bad of [1, 1e6 + 1, 2.5, NaN, '20', undefined]) {
+        expect(codeOf(() => b._handoffNs(bad as number))).toBe('RNNX_INVALID_ARGUMENT');
+      }
+      for (const [threads, secs] of [[0, 0.01], [1, 0], [1, 11], [1.5, 0.01]]) {
+        expect(codeOf(() => b._fmaPeak(threads as number, secs as number))).toBe('RNNX_INVALID_ARGUMENT');
+      }
+    } finally {
+      b.setThreads(before);
+    }
+  });
+
   it('setCpuIsa accepts supported ISAs and rejects unknown ones', () => {
     const cpu = b.cpuInfo();
     b.setCpuIsa('scalar');

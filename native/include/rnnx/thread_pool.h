@@ -80,6 +80,11 @@ class TeamBarrier {
 /// have been descheduled and need it).
 void spin_wait_turn(int i, int spins = 4000);
 
+/// One-way latency of a handoff between two of the pool's threads (ns): a flag passed back and
+/// forth `rounds` times by the caller and a worker, as a team member waits for another's state at
+/// every recurrent step. 0 when the pool has one thread or is busy. Blocks ~rounds microseconds.
+double handoff_latency_ns(int rounds);
+
 /// Threads to use by default: RNNX_THREADS if set (1..1024), else the hardware concurrency.
 int default_threads();
 

@@ -191,6 +191,16 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+// _handoffNs(rounds): one-way latency of a handoff between two pool threads (ns), measured now
+// (rnnx::handoff_latency_ns; 0 with one thread). Blocks about `rounds` microseconds.
+Napi::Value HandoffNs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const int64_t n = ToInteger(info[0], "rounds", 2, 1000000, "an integer in 2..1000000");
+    return Napi::Number::New(env, rnnx::handoff_latency_ns(static_cast<int>(n)));
+  });
+}
+
 Napi::Value GetLiveObjects(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(LiveObjects()));
 }
@@ -229,6 +239,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New<GetThreads>(env, "getThreads"));
   exports.Set("liveObjects", Napi::Function::New<GetLiveObjects>(env, "liveObjects"));
   exports.Set("_fmaPeak", Napi::Function::New<FmaPeak>(env, "_fmaPeak"));
+  exports.Set("_handoffNs", Napi::Function::New<HandoffNs>(env, "_handoffNs"));
   exports.Set("RnnModule", rnn);
   exports.Set("ModelModule", model);
   return exports;

@@ -219,4 +219,37 @@ void TeamBarrier::wait(int member, uint64_t& reached) {
   }
 }
 
+double handoff_latency_ns(int rounds) {
+  if (rounds < 1) rounds = 1;
+  struct alignas(64) Flag {
+    std::atomic<int64_t> v{0};
+    char pad[64 - sizeof(std::atomic<int64_t>)];
+  };
+  Flag ping, pong;
+  double ns = 0;
+  bool two = false;
+  ThreadPool::global().run_team(2, [&](int member, int members) {
+    if (members < 2) return;
+    two = true;
+    if (member == 1) {
+      for (int64_t i = 1; i <= rounds; ++i) {
+        for (int k = 0; ping.v.load(std::memory_order_acquire) < i; ++k) spin_wait_turn(k);
+        pong.v.store(i, std::memory_order_release);
+      }
+      return;
+    }
+    // (both members are running once the first round trip is done: it is not timed)
+    ping.v.store(1, std::memory_order_release);
+    for (int k = 0; pong.v.load(std::memory_order_acquire) < 1; ++k) spin_wait_turn(k);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 2; i <= rounds; ++i) {
+      ping.v.store(i, std::memory_order_release);
+      for (int k = 0; pong.v.load(std::memory_order_acquire) < i; ++k) spin_wait_turn(k);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ns = rounds > 1 ? s * 1e9 / (2.0 * (rounds - 1)) : 0;
+  });
+  return two ? ns : 0;
+}
+
 }  // namespace rnnx
