@@ -811,11 +811,35 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
           for (int64_t c = 0; c < nchunks; ++c) ws.pipe_done[c].store(0, std::memory_order_relaxed);
           ws.pipe_cap = nchunks;
         }
+        // A long sequence's projection rows (computed in chunks, below) get the biases the fused
+        // kernel would otherwise add at every step (StepArgs::xw_biased): here, where the rows are
+        // computed (in the pipe, on the second thread), in the kernel's order, so the sums are the
+        // same. Those loads and adds cost C5's step 2.5 % in a harness of the kernel alone. (A short
+        // sequence's rows are computed before the steps on the caller's path: a pass over them there
+        // cost C2 LSTM 5 %, more than the steps saved.)
+        const T* bsum = fused && cell != CellType::kGru ? pk.bsum.data() : nullptr;
+        auto bias_rows = [&](int64_t r0, int64_t r1) {
+          for (int64_t row = r0; row < r1; ++row) {
+            T* r = xw + row * GH;
+            if (cell != CellType::kGru) {
+              for (int64_t k = 0; k < GH; ++k) r[k] += bsum[k];
+            } else {
+              for (int64_t k = 0; k < 2 * H; ++k) {
+                T x = r[k];
+                if (bih) x += bih[k];
+                r[k] = x + (bhh ? bhh[k] : T(0));
+              }
+              if (bih)
+                for (int64_t k = 2 * H; k < GH; ++k) r[k] += bih[k];
+            }
+          }
+        };
         auto proj_chunk = [&](int64_t c) {
           const int64_t a0 = c * kPipeChunk, a1 = std::min(len0, a0 + kPipeChunk);
           const int64_t r0 = d == 0 ? a0 : len0 - a1, r1 = d == 0 ? a1 : len0 - a0;
           run_panels(K, prec, r1 - r0, GH, in, xin + r0 * in, in, pk.ih.f.data(), pk.ih, xw + r0 * GH, GH, false, 0,
                      (GH + K.nr - 1) / K.nr);
+          bias_rows(r0, r1);  // (chunks exist only for the fused step)
         };
 
         // 1. input projection for all steps at once (or, pipe, in chunks ahead of the steps). A
@@ -868,6 +892,7 @@ void Rnn<T>::forward(const ForwardArgs<T>& a, Tape<T>* tape) {
             sa.reverse = d == 1;
             sa.flip = static_cast<int64_t>(ws.calls & 1);
             sa.xw = fused_x ? nullptr : xw;
+            sa.xw_biased = chunked;  // (bias_rows above)
             sa.bias = cell == CellType::kGru ? bhh : pk.bsum.data();
             sa.bias_x = cell == CellType::kGru ? bih : nullptr;
             if (fused_x) {

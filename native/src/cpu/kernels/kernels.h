@@ -73,6 +73,10 @@ struct StepArgs {
   const int32_t* lengths = nullptr;   // [B]; rows with s >= lengths[b] keep their state
   bool reverse = false;
   const float* xw = nullptr;          // [T*B, G*H] input projection (standard gate-block layout) or null
+  // xw already holds the biases step_init would add, added in its order (rnn.cc adds them where
+  // the projection is computed, off the step's path): LSTM/RNN bias; GRU r, z: (x + bias_x) + bias,
+  // n: x + bias_x (its b_hh part still comes from `bias`)
+  bool xw_biased = false;
   const float* bias = nullptr;        // [G*H] or null: LSTM/RNN added to the pre-activation; GRU b_hh
   const float* bias_x = nullptr;      // [G*H] or null: GRU b_ih, added to the input terms
   // Optional second product for this step, x * W_ih in the same pass (no input projection written

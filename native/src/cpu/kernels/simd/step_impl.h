@@ -168,13 +168,14 @@ RNNX_ALWAYS_INLINE void step_init(const StepArgs& a, int64_t q, int64_t b, V (&a
   for (int v = 0; v < NV; ++v) acc[v] = V::zero();
   if (!a.xw || (a.lengths && a.s >= a.lengths[b])) return;
   const int64_t H = a.H, row = a.row_at(b, a.s);
+  const bool add = !a.xw_biased;  // (else xw holds the sums below already)
   if (a.cell == CellType::kRnn) {
     for (int part = 0; part < 2; ++part) {
       const int64_t u0 = (q * 2 + part) * V::kWidth;
       if (u0 >= H) break;
       const int n = static_cast<int>(std::min<int64_t>(V::kWidth, H - u0));
       V p = ld(a.xw + row * H + u0, n);
-      if (a.bias) p = V::add(p, ld(a.bias + u0, n));
+      if (add && a.bias) p = V::add(p, ld(a.bias + u0, n));
       acc[part] = p;
     }
     return;
@@ -185,18 +186,17 @@ RNNX_ALWAYS_INLINE void step_init(const StepArgs& a, int64_t q, int64_t b, V (&a
   if constexpr (NV == 4) {
     for (int g = 0; g < 4; ++g) {
       V v = ld(xr + g * H + u0, n);
-      if (a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
+      if (add && a.bias) v = V::add(v, ld(a.bias + g * H + u0, n));
       acc[g] = v;
     }
   } else if constexpr (NV == 3) {
     for (int g = 0; g < 3; ++g) {
       V x = ld(xr + g * H + u0, n);
-      if (a.bias_x) x = V::add(x, ld(a.bias_x + g * H + u0, n));
-      const V hb = a.bias ? ld(a.bias + g * H + u0, n) : V::zero();
+      if (add && a.bias_x) x = V::add(x, ld(a.bias_x + g * H + u0, n));
       if (g < 2) {
-        acc[g] = V::add(x, hb);
+        acc[g] = add ? V::add(x, a.bias ? ld(a.bias + g * H + u0, n) : V::zero()) : x;
       } else {
-        acc[g] = hb;
+        acc[g] = a.bias ? ld(a.bias + g * H + u0, n) : V::zero();
         V::storeu(xn, x);
       }
     }
