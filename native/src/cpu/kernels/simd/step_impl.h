@@ -291,11 +291,11 @@ RNNX_ALWAYS_INLINE void step_finish(const StepArgs& a, int64_t q, int64_t b, con
   }
 }
 
+// The accumulators of block q for rows b0.. b0 + M: the projection terms and biases (step_init), the
+// input product where the step computes it (GRU: its n-gate part set aside in xn), the recurrent one.
 template <int M, int NV, typename WT>
-inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
-  V acc[M][NV];
-  alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
-  const bool loaded = a.xw != nullptr;
+RNNX_ALWAYS_INLINE void step_products(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x,
+                                      V (&acc)[M][NV], float (&xn)[NV == 3 ? M : 1][V::kWidth]) {
   for (int r = 0; r < M; ++r) step_init<NV>(a, q, b0 + r, acc[r], xn[NV == 3 ? r : 0]);
   // One row at batch 1 splits K over partial sums (only then: a row's sums must not depend on how
   // many rows share its register block, which with a block's rows split between members varies from
@@ -314,6 +314,14 @@ inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, 
       }
   }
   if (!a.h_zero) product(a.H, a.h + b0 * a.H, a.H, pq_h);
+}
+
+template <int M, int NV, typename WT>
+inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+  V acc[M][NV];
+  alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
+  const bool loaded = a.xw != nullptr;
+  step_products<M, NV>(a, q, b0, pq_h, pq_x, acc, xn);
   for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && (pq_x || loaded) ? xn[r] : nullptr, loaded);
 }
 
@@ -347,19 +355,11 @@ inline void step_b1(const StepArgs& a, int64_t q0, int64_t q1) {
   for (int64_t i = q0; i < q1; ++i) {
     const int64_t q = down ? q1 - 1 - (i - q0) : i;
     V acc[1][NV];
-    alignas(64) float xn[V::kWidth] = {};
-    step_init<NV>(a, q, 0, acc[0], xn);
-    if (Px) {
-      step_acc1<NV>(a.Kx, a.x, Px + q * a.Kx * per_k, acc);
-      if constexpr (NV == 3) {  // GRU: the input product's n-gate part is set aside for the reset
-        V::storeu(xn, acc[0][2]);
-        acc[0][2] = V::zero();
-      }
-    }
-    if (!a.h_zero) step_acc1<NV>(a.H, a.h, Ph + q * a.H * per_k, acc);
+    alignas(64) float xn[1][V::kWidth] = {};
+    step_products<1, NV>(a, q, 0, Ph + q * a.H * per_k, Px ? Px + q * a.Kx * per_k : nullptr, acc, xn);
     if (prev_q >= 0) finish_prev();
     for (int v = 0; v < NV; ++v) prev[v] = acc[0][v];
-    if constexpr (NV == 3) V::storeu(prev_xn, V::loadu(xn));
+    if constexpr (NV == 3) V::storeu(prev_xn, V::loadu(xn[0]));
     prev_q = q;
   }
   if (prev_q >= 0) finish_prev();
