@@ -19,9 +19,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define RNNX_PREFETCH(p) __builtin_prefetch((p), 0)
 #define RNNX_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#define RNNX_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)  // (prefetcht1 on x86)
 #else
 #define RNNX_PREFETCH(p) ((void)0)
 #define RNNX_PREFETCH_W(p) ((void)0)
+#define RNNX_PREFETCH_L2(p) ((void)0)
 #endif
 
 // Inlined whatever the compiler's heuristics say: the step kernel's cell update and the vector

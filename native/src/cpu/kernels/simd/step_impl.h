@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "../kernels.h"
@@ -92,9 +93,29 @@ inline void load_k(const WT* p, V (&b)[NV]) {
   }
 }
 
-// acc[r][v] += sum_k A[r, k] * Pq[k][v]
+// Cache lines of one block's part with K rows of `row_bytes`, and the pieces of K/2 lines (one per
+// two k of step_acc) that cover them (as many as could ever be needed when K < 2: no pieces).
+inline int64_t pf_lines(int64_t K, int64_t row_bytes) { return (K * row_bytes + 63) / 64; }
+inline int64_t pf_pieces(int64_t K, int64_t lines) {
+  return K < 2 ? std::numeric_limits<int64_t>::max() : (lines + K / 2 - 1) / (K / 2);
+}
+
+// acc[r][v] += sum_k A[r, k] * Pq[k][v]; with `pf`, also a prefetch of the line pf + 64 * (k / 2)
+// at every other k (a piece of the next block's weights, see step_cell).
 template <int MR, int NV, typename WT>
-inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&acc)[MR][NV]) {
+inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&acc)[MR][NV], const char* pf = nullptr) {
+  if (pf) {
+    for (int64_t k = 0; k < K; ++k) {
+      if ((k & 1) == 0) RNNX_PREFETCH_L2(pf + (k >> 1) * 64);
+      V b[NV];
+      load_k<NV>(Pq + k * kstride<NV, WT>(), b);
+      for (int r = 0; r < MR; ++r) {
+        const V a = V::set1(A[r * lda + k]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, b[v], acc[r][v]);
+      }
+    }
+    return;
+  }
   for (int64_t k = 0; k < K; ++k) {
     V b[NV];
     load_k<NV>(Pq + k * kstride<NV, WT>(), b);
@@ -295,41 +316,44 @@ RNNX_ALWAYS_INLINE void step_finish(const StepArgs& a, int64_t q, int64_t b, con
 // input product where the step computes it (GRU: its n-gate part set aside in xn), the recurrent one.
 template <int M, int NV, typename WT>
 RNNX_ALWAYS_INLINE void step_products(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x,
-                                      V (&acc)[M][NV], float (&xn)[NV == 3 ? M : 1][V::kWidth]) {
+                                      V (&acc)[M][NV], float (&xn)[NV == 3 ? M : 1][V::kWidth],
+                                      const char* pf_x = nullptr, const char* pf_h = nullptr) {
   for (int r = 0; r < M; ++r) step_init<NV>(a, q, b0 + r, acc[r], xn[NV == 3 ? r : 0]);
   // One row at batch 1 splits K over partial sums (only then: a row's sums must not depend on how
   // many rows share its register block, which with a block's rows split between members varies from
   // call to call).
-  auto product = [&](int64_t K, const float* A, int64_t lda, const WT* P) {
+  auto product = [&](int64_t K, const float* A, int64_t lda, const WT* P, const char* pf) {
     if constexpr (M == 1)
       if (a.B == 1) return step_acc1<NV>(K, A, P, acc);
-    step_acc<M, NV>(K, A, lda, P, acc);
+    step_acc<M, NV>(K, A, lda, P, acc, pf);
   };
   if (pq_x) {
-    product(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x);
+    product(a.Kx, a.x + b0 * a.Kx, a.Kx, pq_x, pf_x);
     if constexpr (NV == 3)  // GRU: the input product's n-gate part is set aside for the reset
       for (int r = 0; r < M; ++r) {
         V::storeu(xn[r], acc[r][2]);
         acc[r][2] = V::zero();
       }
   }
-  if (!a.h_zero) product(a.H, a.h + b0 * a.H, a.H, pq_h);
+  if (!a.h_zero) product(a.H, a.h + b0 * a.H, a.H, pq_h, pf_h);
 }
 
 template <int M, int NV, typename WT>
-inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+inline void step_rows(const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x,
+                      const char* pf_x = nullptr, const char* pf_h = nullptr) {
   V acc[M][NV];
   alignas(64) float xn[NV == 3 ? M : 1][V::kWidth];
   const bool loaded = a.xw != nullptr;
-  step_products<M, NV>(a, q, b0, pq_h, pq_x, acc, xn);
+  step_products<M, NV>(a, q, b0, pq_h, pq_x, acc, xn, pf_x, pf_h);
   for (int r = 0; r < M; ++r) step_finish<NV>(a, q, b0 + r, acc[r], NV == 3 && (pq_x || loaded) ? xn[r] : nullptr, loaded);
 }
 
 template <int M, int NV, typename WT>
-inline void step_rows_upto(int m, const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x) {
+inline void step_rows_upto(int m, const StepArgs& a, int64_t q, int64_t b0, const WT* pq_h, const WT* pq_x,
+                           const char* pf_x = nullptr, const char* pf_h = nullptr) {
   if constexpr (M >= 1) {
-    if (m == M) return step_rows<M, NV>(a, q, b0, pq_h, pq_x);
-    step_rows_upto<M - 1, NV>(m, a, q, b0, pq_h, pq_x);
+    if (m == M) return step_rows<M, NV>(a, q, b0, pq_h, pq_x, pf_x, pf_h);
+    step_rows_upto<M - 1, NV>(m, a, q, b0, pq_h, pq_x, pf_x, pf_h);
   }
 }
 
@@ -383,9 +407,24 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
     // rows in nearly equal register blocks (64 rows at MR 6: 6 x 9 + 5 x 2, not 6 x 10 + 4)
     const int64_t rb = a.row0, rn = (a.row1 > 0 ? a.row1 : a.B) - rb;
     const int64_t nblk = (rn + MR - 1) / MR;
+    // The next block's weights come in a piece per row block after the first (step_acc's `pf`),
+    // where the row blocks after the first are enough to cover all of them: without it each block's
+    // first row block waited on its weights arriving from L3 (C3 LSTM, 256 KiB a block: that row
+    // block took 1.5 times as long as the others; prefetched, 1.1 times and C3 LSTM 2 % faster).
+    // With fewer row blocks the pieces would be larger and crowd the product's own stream (C4's
+    // forward and C3 RNN, 3 row blocks a thread, ran 3-4 % slower with them).
+    const int64_t seg_x = pf_lines(a.Kx, per_k * int64_t(sizeof(WT))), seg_h = pf_lines(a.H, per_k * int64_t(sizeof(WT)));
+    const bool pf = i + 1 < q1 && nblk - 1 >= pf_pieces(a.H, seg_h) && (!Px || nblk - 1 >= pf_pieces(a.Kx, seg_x));
+    const int64_t qn = down ? q - 1 : q + 1;
+    const char* nx = pf && Px ? reinterpret_cast<const char*>(Px + qn * a.Kx * per_k) : nullptr;
+    const char* nh = pf ? reinterpret_cast<const char*>(Ph + qn * a.H * per_k) : nullptr;
     for (int64_t j = 0, b = rb; j < nblk; ++j) {
       const int64_t e = rb + rn * (j + 1) / nblk;
-      step_rows_upto<MR, NV>(static_cast<int>(e - b), a, q, b, pq_h, pq_x);
+      // row block j >= 1: lines [(j - 1) * K/2, j * K/2) of each part of the next block
+      const int64_t piece = j - 1;
+      const char* px = nx && piece >= 0 && piece < pf_pieces(a.Kx, seg_x) ? nx + piece * (a.Kx / 2) * 64 : nullptr;
+      const char* ph = nh && piece >= 0 && piece < pf_pieces(a.H, seg_h) ? nh + piece * (a.H / 2) * 64 : nullptr;
+      step_rows_upto<MR, NV>(static_cast<int>(e - b), a, q, b, pq_h, pq_x, px, ph);
       b = e;
     }
   }
