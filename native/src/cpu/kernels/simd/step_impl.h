@@ -94,14 +94,16 @@ inline void load_k(const WT* p, V (&b)[NV]) {
 }
 
 // Cache lines of one block's part with K rows of `row_bytes`, and the pieces of K/2 lines (one per
-// two k of step_acc) that cover them (as many as could ever be needed when K < 2: no pieces).
+// two k of step_acc) that cover them; for K < 2 the largest count, which no number of row blocks
+// reaches, so nothing is prefetched.
 inline int64_t pf_lines(int64_t K, int64_t row_bytes) { return (K * row_bytes + 63) / 64; }
 inline int64_t pf_pieces(int64_t K, int64_t lines) {
   return K < 2 ? std::numeric_limits<int64_t>::max() : (lines + K / 2 - 1) / (K / 2);
 }
 
 // acc[r][v] += sum_k A[r, k] * Pq[k][v]; with `pf`, also a prefetch of the line pf + 64 * (k / 2)
-// at every other k (a piece of the next block's weights, see step_cell).
+// at every other k (a piece of the next block's weights, see step_cell). Two copies of the loop, so
+// that the common one carries no test per k.
 template <int MR, int NV, typename WT>
 inline void step_acc(int64_t K, const float* A, int64_t lda, const WT* Pq, V (&acc)[MR][NV], const char* pf = nullptr) {
   if (pf) {
