@@ -402,21 +402,23 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
   // ends with are still in cache when the next one starts with them. Weights a little larger than a
   // cache, swept cyclically, would miss on every line; swept back and forth, most of them hit.
   const bool down = a.descending();
+  // rows in nearly equal register blocks (64 rows at MR 6: 6 x 9 + 5 x 2, not 6 x 10 + 4)
+  const int64_t rb = a.row0, rn = (a.row1 > 0 ? a.row1 : a.B) - rb;
+  const int64_t nblk = (rn + MR - 1) / MR;
+  // The next block's weights come in a piece per row block after the first (step_acc's `pf`),
+  // where the row blocks after the first are enough to cover all of them: without it each block's
+  // first row block waited on its weights arriving from L3 (C3 LSTM, 256 KiB a block: that row
+  // block took 1.5 times as long as the others; prefetched, 1.1 times and C3 LSTM 2 % faster).
+  // With fewer row blocks the pieces would be larger and crowd the product's own stream (C4's
+  // forward and C3 RNN, 3 row blocks a thread, ran 3-4 % slower with them).
+  const int64_t pieces_x = Px ? pf_pieces(a.Kx, pf_lines(a.Kx, per_k * int64_t(sizeof(WT)))) : 0;
+  const int64_t pieces_h = pf_pieces(a.H, pf_lines(a.H, per_k * int64_t(sizeof(WT))));
+  const bool prefetch = nblk - 1 >= pieces_h && nblk - 1 >= pieces_x;
   for (int64_t i = q0; i < q1; ++i) {
     const int64_t q = down ? q1 - 1 - (i - q0) : i;
     const WT* pq_h = Ph + q * a.H * per_k;
     const WT* pq_x = Px ? Px + q * a.Kx * per_k : nullptr;
-    // rows in nearly equal register blocks (64 rows at MR 6: 6 x 9 + 5 x 2, not 6 x 10 + 4)
-    const int64_t rb = a.row0, rn = (a.row1 > 0 ? a.row1 : a.B) - rb;
-    const int64_t nblk = (rn + MR - 1) / MR;
-    // The next block's weights come in a piece per row block after the first (step_acc's `pf`),
-    // where the row blocks after the first are enough to cover all of them: without it each block's
-    // first row block waited on its weights arriving from L3 (C3 LSTM, 256 KiB a block: that row
-    // block took 1.5 times as long as the others; prefetched, 1.1 times and C3 LSTM 2 % faster).
-    // With fewer row blocks the pieces would be larger and crowd the product's own stream (C4's
-    // forward and C3 RNN, 3 row blocks a thread, ran 3-4 % slower with them).
-    const int64_t seg_x = pf_lines(a.Kx, per_k * int64_t(sizeof(WT))), seg_h = pf_lines(a.H, per_k * int64_t(sizeof(WT)));
-    const bool pf = i + 1 < q1 && nblk - 1 >= pf_pieces(a.H, seg_h) && (!Px || nblk - 1 >= pf_pieces(a.Kx, seg_x));
+    const bool pf = prefetch && i + 1 < q1;
     const int64_t qn = down ? q - 1 : q + 1;
     const char* nx = pf && Px ? reinterpret_cast<const char*>(Px + qn * a.Kx * per_k) : nullptr;
     const char* nh = pf ? reinterpret_cast<const char*>(Ph + qn * a.H * per_k) : nullptr;
@@ -424,8 +426,8 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
       const int64_t e = rb + rn * (j + 1) / nblk;
       // row block j >= 1: lines [(j - 1) * K/2, j * K/2) of each part of the next block
       const int64_t piece = j - 1;
-      const char* px = nx && piece >= 0 && piece < pf_pieces(a.Kx, seg_x) ? nx + piece * (a.Kx / 2) * 64 : nullptr;
-      const char* ph = nh && piece >= 0 && piece < pf_pieces(a.H, seg_h) ? nh + piece * (a.H / 2) * 64 : nullptr;
+      const char* px = nx && piece >= 0 && piece < pieces_x ? nx + piece * (a.Kx / 2) * 64 : nullptr;
+      const char* ph = nh && piece >= 0 && piece < pieces_h ? nh + piece * (a.H / 2) * 64 : nullptr;
       step_rows_upto<MR, NV>(static_cast<int>(e - b), a, q, b, pq_h, pq_x, px, ph);
       b = e;
     }
