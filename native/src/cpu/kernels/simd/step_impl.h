@@ -93,11 +93,11 @@ inline void load_k(const WT* p, V (&b)[NV]) {
   }
 }
 
-// Cache lines of one block's part with K rows of `row_bytes`, and the pieces of K/2 lines (one per
-// two k of step_acc) that cover them; for K < 2 the largest count, which no number of row blocks
-// reaches, so nothing is prefetched.
-inline int64_t pf_lines(int64_t K, int64_t row_bytes) { return (K * row_bytes + 63) / 64; }
-inline int64_t pf_pieces(int64_t K, int64_t lines) {
+// The pieces of K/2 cache lines (one per two k of step_acc) that cover one block's part of K rows of
+// `row_bytes`; for K < 2 the largest count, which no number of row blocks reaches, so nothing is
+// prefetched.
+inline int64_t pf_pieces(int64_t K, int64_t row_bytes) {
+  const int64_t lines = (K * row_bytes + 63) / 64;
   return K < 2 ? std::numeric_limits<int64_t>::max() : (lines + K / 2 - 1) / (K / 2);
 }
 
@@ -411,8 +411,8 @@ inline void step_cell(const StepArgs& a, int64_t q0, int64_t q1) {
   // block took 1.5 times as long as the others; prefetched, 1.1 times and C3 LSTM 2 % faster).
   // With fewer row blocks the pieces would be larger and crowd the product's own stream (C4's
   // forward and C3 RNN, 3 row blocks a thread, ran 3-4 % slower with them).
-  const int64_t pieces_x = Px ? pf_pieces(a.Kx, pf_lines(a.Kx, per_k * int64_t(sizeof(WT)))) : 0;
-  const int64_t pieces_h = pf_pieces(a.H, pf_lines(a.H, per_k * int64_t(sizeof(WT))));
+  const int64_t pieces_x = Px ? pf_pieces(a.Kx, per_k * int64_t(sizeof(WT))) : 0;
+  const int64_t pieces_h = pf_pieces(a.H, per_k * int64_t(sizeof(WT)));
   const bool prefetch = nblk - 1 >= pieces_h && nblk - 1 >= pieces_x;
   for (int64_t i = q0; i < q1; ++i) {
     const int64_t q = down ? q1 - 1 - (i - q0) : i;
